@@ -1,0 +1,4 @@
+using System.CommandLine;
+using Geodesy.Cli;
+
+return GeodesyCli.Run(args);

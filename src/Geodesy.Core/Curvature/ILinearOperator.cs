@@ -1,0 +1,19 @@
+using static TorchSharp.torch;
+
+namespace Geodesy.Core.Curvature;
+
+/// <summary>
+/// A symmetric linear operator on the flat parameter vector (DESIGN.md order). Algorithms see
+/// only this; <see cref="Applications"/> is the exact number of products computed so far and is
+/// reported with every result.
+/// </summary>
+public interface ILinearOperator
+{
+    long Dimension { get; }
+    /// <summary>A short name, e.g. "hessian", "ggn".</summary>
+    string Name { get; }
+    ScalarType DType { get; }
+    /// <summary>Returns A v for a 1-D tensor v of length <see cref="Dimension"/> (a new tensor).</summary>
+    Tensor Apply(Tensor v);
+    long Applications { get; }
+}
