@@ -1,0 +1,20 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Geodesy.Core.Training;
+
+/// <summary>
+/// Recorders the trainer calls (probes, logs, checkpoints, progress). They observe; they never
+/// change training. Each call gets the model at that moment.
+/// </summary>
+public interface ITrainingObserver
+{
+    /// <summary>Before the first step, with the initial weights.</summary>
+    void OnStart(nn.Module model) { }
+    /// <summary>After every optimizer step (cheap: no evaluation).</summary>
+    void OnStep(nn.Module model, int epoch, long step, double batchLoss) { }
+    /// <summary>After an evaluation (end of each epoch, and every LogEverySteps steps).</summary>
+    void OnMetrics(nn.Module model, MetricsRow row, bool endOfEpoch) { }
+    /// <summary>Once, when training stops, whatever the reason.</summary>
+    void OnFinish(nn.Module model, TrainingResult result) { }
+}

@@ -1,0 +1,67 @@
+namespace Geodesy.Core.Training;
+
+public enum OptimizerKind { Sgd, Momentum, Adam }
+
+public enum ScheduleKind { Constant, Step, Cosine }
+
+/// <summary>How to train: optimizer, learning-rate schedule, batch, stopping rule, logging.</summary>
+public sealed record TrainerOptions
+{
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
+    public double LearningRate { get; init; } = 0.05;
+    /// <summary>Momentum for <see cref="OptimizerKind.Momentum"/> (heavy ball, PyTorch convention).</summary>
+    public double Momentum { get; init; } = 0.9;
+    public double WeightDecay { get; init; }
+    public int BatchSize { get; init; } = 64;
+    public ScheduleKind Schedule { get; init; } = ScheduleKind.Constant;
+    /// <summary>Step schedule: multiply the rate by <see cref="StepGamma"/> every this many epochs.</summary>
+    public int StepEveryEpochs { get; init; } = 30;
+    public double StepGamma { get; init; } = 0.1;
+    /// <summary>Linear warm-up from 0 over this many steps, composed with any schedule.</summary>
+    public int WarmupSteps { get; init; }
+    /// <summary>Train for exactly this many epochs (unless <see cref="UntilLoss"/> is set).</summary>
+    public int Epochs { get; init; } = 10;
+    /// <summary>Stop once the cross-entropy over the whole training set falls below this value.</summary>
+    public double? UntilLoss { get; init; }
+    /// <summary>With <see cref="UntilLoss"/>: give up (status max-epochs) after this many epochs.</summary>
+    public int MaxEpochs { get; init; } = 100;
+    /// <summary>Also evaluate and log every this many steps (0 = once per epoch only).</summary>
+    public int LogEverySteps { get; init; }
+    /// <summary>Seed for shuffling (the model's initialization has its own seed).</summary>
+    public long Seed { get; init; }
+    /// <summary>Batch size used when evaluating loss/accuracy over a whole set.</summary>
+    public int EvalBatchSize { get; init; } = 2000;
+
+    /// <summary>Throws <see cref="InputException"/> for values that make no sense.</summary>
+    public void Validate()
+    {
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new InputException($"--lr must be > 0 (got {LearningRate})");
+        if (BatchSize <= 0) throw new InputException($"--batch must be at least 1 (got {BatchSize})");
+        if (Epochs < 0) throw new InputException($"--epochs must be >= 0 (got {Epochs})");
+        if (MaxEpochs < 1) throw new InputException($"--max-epochs must be at least 1 (got {MaxEpochs})");
+        if (UntilLoss is { } u && !(u > 0)) throw new InputException($"--until-loss must be > 0 (got {u})");
+        if (WeightDecay < 0 || double.IsNaN(WeightDecay)) throw new InputException($"--weight-decay must be >= 0 (got {WeightDecay})");
+        if (Momentum < 0 || Momentum >= 1) throw new InputException($"--momentum must be in [0, 1) (got {Momentum})");
+        if (WarmupSteps < 0) throw new InputException($"--warmup must be >= 0 (got {WarmupSteps})");
+        if (StepEveryEpochs < 1) throw new InputException($"--step-every must be at least 1 (got {StepEveryEpochs})");
+        if (!(StepGamma > 0)) throw new InputException($"--step-gamma must be > 0 (got {StepGamma})");
+        if (LogEverySteps < 0) throw new InputException($"--log-every must be >= 0 (got {LogEverySteps})");
+    }
+
+    /// <summary>The number of epochs the run may take at most.</summary>
+    public int EpochLimit => UntilLoss.HasValue ? MaxEpochs : Epochs;
+
+    /// <summary>The learning rate at a given step (0-based) of a given epoch (0-based).</summary>
+    public double RateAt(long step, int epoch, long totalSteps)
+    {
+        double rate = Schedule switch
+        {
+            ScheduleKind.Constant => LearningRate,
+            ScheduleKind.Step => LearningRate * Math.Pow(StepGamma, epoch / StepEveryEpochs),
+            ScheduleKind.Cosine => LearningRate * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1.0, step / (double)Math.Max(1, totalSteps)))),
+            _ => LearningRate,
+        };
+        if (WarmupSteps > 0 && step < WarmupSteps) rate *= (step + 1) / (double)WarmupSteps;
+        return rate;
+    }
+}

@@ -1,0 +1,25 @@
+namespace Geodesy.Core.Training;
+
+/// <summary>One row of the training log: where training is and how the model does.</summary>
+public sealed record MetricsRow(
+    int Epoch, long Step, double LearningRate,
+    double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy,
+    double Seconds);
+
+public enum RunStatus { Completed, Diverged, MaxEpochs }
+
+public static class RunStatusNames
+{
+    public static string Name(this RunStatus s) => s switch
+    {
+        RunStatus.Completed => "completed",
+        RunStatus.Diverged => "diverged",
+        RunStatus.MaxEpochs => "max-epochs",
+        _ => s.ToString().ToLowerInvariant(),
+    };
+}
+
+/// <summary>The outcome of a training run.</summary>
+public sealed record TrainingResult(
+    RunStatus Status, string Message, int Epochs, long Steps,
+    MetricsRow? Final, double Seconds, long ExamplesSeen);
