@@ -52,6 +52,9 @@ public sealed class Dataset : IDisposable
 /// <summary>A train/test pair with the SHA-256 that identifies the data (for provenance).</summary>
 public sealed record DataSplit(Dataset Train, Dataset Test, string Sha256, string Spec)
 {
-    /// <summary>Indices (into Train) whose labels were flipped by --label-noise, empty if none.</summary>
+    /// <summary>
+    /// Indices (into Train, ascending) whose label differs from the clean label: flipped by
+    /// --label-noise or corrupted by the source (modular corrupt=). Empty if none.
+    /// </summary>
     public long[] FlippedIndices { get; init; } = [];
 }
