@@ -50,11 +50,17 @@ public sealed class Dataset : IDisposable
 }
 
 /// <summary>A train/test pair with the SHA-256 that identifies the data (for provenance).</summary>
-public sealed record DataSplit(Dataset Train, Dataset Test, string Sha256, string Spec)
+public sealed record DataSplit(Dataset Train, Dataset Test, string Sha256, string Spec) : IDisposable
 {
     /// <summary>
     /// Indices (into Train, ascending) whose label differs from the clean label: flipped by
     /// --label-noise or corrupted by the source (modular corrupt=). Empty if none.
     /// </summary>
     public long[] FlippedIndices { get; init; } = [];
+
+    public void Dispose()
+    {
+        Train.Dispose();
+        Test.Dispose();
+    }
 }
