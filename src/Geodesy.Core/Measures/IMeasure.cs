@@ -48,7 +48,7 @@ public interface IMeasure
 /// Everything a measure may use: the trained model, the initial model, the data it is measured
 /// on, the training record, options, a seed, and counters of the work spent (reported in JSON).
 /// </summary>
-public sealed class MeasureContext
+public sealed class MeasureContext : IDisposable
 {
     public required nn.Module<Tensor, Tensor> Model { get; init; }
     public nn.Module<Tensor, Tensor>? InitModel { get; init; }
@@ -77,9 +77,19 @@ public sealed class MeasureContext
         return value;
     }
 
-    public void RequireInit(string measure)
+    public nn.Module<Tensor, Tensor> RequireInit(string measure) =>
+        InitModel ?? throw new MeasureSkippedException($"{measure} needs the initial weights (--init-weights or --run)");
+
+    /// <summary>Disposes cached tensors (and anything else disposable the measures cached).</summary>
+    public void Dispose()
     {
-        if (InitModel is null) throw new MeasureSkippedException($"{measure} needs the initial weights (--init-weights or --run)");
+        foreach (var v in _cache.Values)
+        {
+            if (v is IDisposable d) d.Dispose();
+            else if (v is System.Collections.IEnumerable items and not string)
+                foreach (var item in items) if (item is IDisposable di) di.Dispose();
+        }
+        _cache.Clear();
     }
 
     public IReadOnlyList<MetricsRow> RequireRecord(string measure) =>
@@ -105,4 +115,43 @@ public sealed record MeasureOptions
     public double MagnitudeEpsilon { get; init; } = 1e-3;
     /// <summary>Use the exact FFT spectral norm of convolutions (Sedghi et al.) instead of the reshaped kernel.</summary>
     public bool ExactConvSpectralNorm { get; init; } = true;
+    /// <summary>The confidence parameter delta the appendix leaves symbolic in the magnitude-aware sharpness bounds.</summary>
+    public double Delta { get; init; } = 0.05;
+    /// <summary>Box half-width factor of Keskar et al.'s epsilon-sharpness: |u_i| &lt;= eps (|w_i| + 1).</summary>
+    public double SharpnessEpsilon { get; init; } = 1e-3;
+    /// <summary>Random mini-batches drawn for the gradient-noise measures.</summary>
+    public int GradientNoiseBatches { get; init; } = 32;
+    /// <summary>Mini-batch size for gradient noise when the training batch size is unknown.</summary>
+    public int DefaultBatchSize { get; init; } = 64;
+    /// <summary>Examples (seeded subset) whose pairwise gradient cosines give stiffness.</summary>
+    public int StiffnessExamples { get; init; } = 200;
+    /// <summary>Layers with fewer eigenvalues than this get no power-law fit (alpha).</summary>
+    public int MinSpectrumSize { get; init; } = 20;
+    /// <summary>Smallest tail (eigenvalues >= xmin) a power-law fit may use.</summary>
+    public int MinTailSize { get; init; } = 10;
+    /// <summary>Examples per forward batch (memory bound, not a statistical choice).</summary>
+    public int EvalBatchSize { get; init; } = 2000;
+
+    /// <summary>Rejects values that make no sense, naming the option.</summary>
+    public void Validate()
+    {
+        static void Positive(string name, double v) { if (!(v > 0)) throw new InputException($"measure option {name} must be positive (got {v})"); }
+        Positive(nameof(SearchExamples), SearchExamples);
+        Positive(nameof(MonteCarloDraws), MonteCarloDraws);
+        Positive(nameof(SearchDepth), SearchDepth);
+        Positive(nameof(TargetDeviation), TargetDeviation);
+        Positive(nameof(SearchTolerance), SearchTolerance);
+        Positive(nameof(AscentSteps), AscentSteps);
+        Positive(nameof(MagnitudeEpsilon), MagnitudeEpsilon);
+        Positive(nameof(Delta), Delta);
+        Positive(nameof(SharpnessEpsilon), SharpnessEpsilon);
+        Positive(nameof(GradientNoiseBatches), GradientNoiseBatches);
+        Positive(nameof(DefaultBatchSize), DefaultBatchSize);
+        Positive(nameof(StiffnessExamples), StiffnessExamples);
+        Positive(nameof(MinSpectrumSize), MinSpectrumSize);
+        Positive(nameof(MinTailSize), MinTailSize);
+        Positive(nameof(EvalBatchSize), EvalBatchSize);
+        if (TargetDeviation >= 1) throw new InputException($"measure option TargetDeviation must be below 1 (got {TargetDeviation})");
+        if (MinTailSize < 2) throw new InputException($"measure option MinTailSize must be at least 2 (got {MinTailSize})");
+    }
 }

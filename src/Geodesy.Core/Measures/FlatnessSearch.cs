@@ -1,0 +1,231 @@
+using Geodesy.Core.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Geodesy.Core.Measures;
+
+/// <summary>A perturbation scale found by bisection, with its bracket and the deviation reached.</summary>
+public sealed record SearchResult(
+    double Scale, double Lower, double Upper, double Deviation, double DeviationStdErr,
+    int Evaluations, bool Converged, double BaseError, long ForwardExamples)
+{
+    public Dictionary<string, double> Details(string scaleName) => new()
+    {
+        [scaleName] = Scale,
+        [$"{scaleName}_lower"] = Lower,
+        [$"{scaleName}_upper"] = Upper,
+        ["deviation"] = Deviation,
+        ["deviation_stderr"] = DeviationStdErr,
+        ["base_error"] = BaseError,
+        ["evaluations"] = Evaluations,
+        ["converged"] = Converged ? 1 : 0,
+        ["forward_examples"] = ForwardExamples,
+    };
+
+    /// <summary>Half the spread of a measure over the final bracket (null when the bracket reaches 0).</summary>
+    public double? HalfSpread(Func<double, double> measure) =>
+        Lower > 0 ? Math.Abs(measure(Upper) - measure(Lower)) / 2 : null;
+}
+
+/// <summary>
+/// The searches of Fantastic Algorithms 1 and 2: the largest perturbation scale whose train-error
+/// deviation reaches TargetDeviation (within SearchTolerance), by bisection. The error is measured on
+/// a fixed seeded subset of SearchExamples examples; every evaluation at any scale reuses the same
+/// random draws (common random numbers), so the deviation is a smooth function of the scale.
+/// </summary>
+public static class DeviationSearch
+{
+    /// <summary>Upper end of the first bracket; doubled while the deviation stays below target.</summary>
+    public const double InitialUpper = 2.0;
+    public const double MaxUpper = 1e4;
+
+    public static SearchResult Bisect(Func<double, (double Deviation, double StdErr)> deviation, MeasureOptions o,
+        double baseError, Func<long> forwardCount, string what)
+    {
+        double target = o.TargetDeviation, tol = o.SearchTolerance;
+        double lo = 0, hi = InitialUpper;
+        int evaluations = 1;
+        var (dHi, sHi) = deviation(hi);
+        while (dHi < target - tol)
+        {
+            lo = hi;
+            hi *= 2;
+            if (hi > MaxUpper)
+                throw new MeasureSkippedException($"{what}: the train error never deviates by {target} (reached {dHi:G3} at scale {lo:G3})");
+            (dHi, sHi) = deviation(hi);
+            evaluations++;
+        }
+        if (Math.Abs(dHi - target) < tol)
+            return new SearchResult(hi, lo, hi, dHi, sHi, evaluations, true, baseError, forwardCount());
+
+        double mid = hi, dMid = dHi, sMid = sHi;
+        bool converged = false;
+        for (int step = 0; step < o.SearchDepth; step++)
+        {
+            mid = (lo + hi) / 2;
+            (dMid, sMid) = deviation(mid);
+            evaluations++;
+            if (Math.Abs(dMid - target) < tol)
+            {
+                converged = true;
+                break;
+            }
+            if (dMid > target) hi = mid;
+            else lo = mid;
+        }
+        return new SearchResult(mid, lo, hi, dMid, sMid, evaluations, converged, baseError, forwardCount());
+    }
+}
+
+/// <summary>Gaussian weight noise for the PAC-Bayes family (Fantastic Algorithm 1).</summary>
+public static class PacBayesSearch
+{
+    /// <summary>
+    /// Mean train-error increase (and its Monte-Carlo standard error) over <paramref name="draws"/>
+    /// draws of u ~ N(0, sigma^2) per parameter, or N(0, sigma^2 w_i^2 + eps^2) when magnitude-aware.
+    /// </summary>
+    public static (double Deviation, double StdErr) Deviation(
+        nn.Module<Tensor, Tensor> model, ParameterSnapshot weights, ExampleSet set, double baseError,
+        double sigma, bool magnitudeAware, double epsilon, int draws, long seed, int batchSize)
+    {
+        using var gen = new torch.Generator((ulong)seed);
+        var errors = new double[draws];
+        try
+        {
+            for (int d = 0; d < draws; d++)
+            {
+                using var scope = NewDisposeScope();
+                var w = weights.Values;
+                var z = torch.randn(w.shape, dtype: w.dtype, generator: gen);
+                var std = magnitudeAware ? (w.pow(2) * (sigma * sigma) + epsilon * epsilon).sqrt() : torch.full_like(w, sigma);
+                weights.Set(w + std * z);
+                errors[d] = MeasureData.LossError(model, set, batchSize).Error;
+            }
+        }
+        finally
+        {
+            weights.Restore();
+        }
+        double mean = errors.Average();
+        double sd = draws > 1 ? Math.Sqrt(errors.Sum(e => (e - mean) * (e - mean)) / (draws - 1)) : 0;
+        return (mean - baseError, sd / Math.Sqrt(draws));
+    }
+
+    /// <summary>sigma (or sigma' when magnitude-aware) for the context, searched once and cached.</summary>
+    public static SearchResult Sigma(MeasureContext ctx, bool magnitudeAware) =>
+        ctx.Cached(magnitudeAware ? "search:pacbayes-mag" : "search:pacbayes", () =>
+        {
+            var o = ctx.Options;
+            var set = MeasureData.Subset(ctx, o.SearchExamples, "search");
+            using var weights = new ParameterSnapshot(ctx.Model);
+            double baseError = MeasureData.LossError(ctx.Model, set, o.EvalBatchSize).Error;
+            long start = ctx.ForwardExamples;
+            ctx.ForwardExamples += set.Count;
+            long seed = MeasureData.SeedFor(ctx, magnitudeAware ? "pacbayes-mag" : "pacbayes");
+            return DeviationSearch.Bisect(sigma =>
+            {
+                ctx.ForwardExamples += o.MonteCarloDraws * set.Count;
+                return Deviation(ctx.Model, weights, set, baseError, sigma, magnitudeAware, o.MagnitudeEpsilon,
+                    o.MonteCarloDraws, seed, o.EvalBatchSize);
+            }, o, baseError, () => ctx.ForwardExamples - start, magnitudeAware ? "pacbayes-mag" : "pacbayes");
+        });
+}
+
+/// <summary>Worst-case perturbations in a box, by projected gradient ascent (Fantastic Algorithm 2).</summary>
+public static class SharpnessSearch
+{
+    /// <summary>Sign-gradient step as a fraction of the box half-width (PGD in the infinity norm).</summary>
+    public const double StepFraction = 2.5;
+
+    /// <summary>
+    /// The largest train-error increase found by projected sign-gradient ascent of the cross-entropy
+    /// inside the box |u_i| &lt;= r_i (r_i = alpha, or alpha |w_i| + eps when magnitude-aware), from a
+    /// seeded uniform start in the box; the error is checked at every iterate.
+    /// </summary>
+    public static (double Deviation, double StdErr) Deviation(
+        nn.Module<Tensor, Tensor> model, ParameterSnapshot weights, ExampleSet set, double baseError,
+        double alpha, bool magnitudeAware, double epsilon, int steps, long seed, Action<long>? countForward = null)
+    {
+        using var gen = new torch.Generator((ulong)seed);
+        using var scope = NewDisposeScope();
+        var w = weights.Values;
+        var r = magnitudeAware ? w.abs() * alpha + epsilon : torch.full_like(w, alpha);
+        var u = (torch.rand(w.shape, dtype: w.dtype, generator: gen) * 2 - 1) * r;
+        double worst = 0;
+        try
+        {
+            for (int t = 0; t <= steps; t++)
+            {
+                using var stepScope = NewDisposeScope();
+                weights.Set(w + u);
+                if (t == steps)
+                {
+                    worst = Math.Max(worst, MeasureData.LossError(model, set, (int)set.Count).Error);
+                    countForward?.Invoke(set.Count);
+                    break;
+                }
+                var (_, wrong, g) = MeasureData.LossGradient(model, set.Inputs, set.Labels);
+                countForward?.Invoke(set.Count);
+                worst = Math.Max(worst, wrong / (double)set.Count);
+                var next = torch.maximum(torch.minimum(u + g.sign() * r * (StepFraction / steps), r), -r);
+                u.copy_(next);
+            }
+        }
+        finally
+        {
+            weights.Restore();
+        }
+        return (worst - baseError, 0);
+    }
+
+    /// <summary>alpha (or alpha') for the context, searched once and cached.</summary>
+    public static SearchResult Alpha(MeasureContext ctx, bool magnitudeAware) =>
+        ctx.Cached(magnitudeAware ? "search:sharpness-mag" : "search:sharpness", () =>
+        {
+            var o = ctx.Options;
+            var set = MeasureData.Subset(ctx, o.SearchExamples, "search");
+            using var weights = new ParameterSnapshot(ctx.Model);
+            double baseError = MeasureData.LossError(ctx.Model, set, o.EvalBatchSize).Error;
+            long start = ctx.ForwardExamples;
+            ctx.ForwardExamples += set.Count;
+            long seed = MeasureData.SeedFor(ctx, magnitudeAware ? "sharpness-mag" : "sharpness");
+            return DeviationSearch.Bisect(alpha =>
+            {
+                ctx.Gradients += o.AscentSteps;
+                return Deviation(ctx.Model, weights, set, baseError, alpha, magnitudeAware, o.MagnitudeEpsilon,
+                    o.AscentSteps, seed, n => ctx.ForwardExamples += n);
+            }, o, baseError, () => ctx.ForwardExamples - start, magnitudeAware ? "sharpness-mag" : "sharpness");
+        });
+
+    /// <summary>
+    /// Keskar et al.'s epsilon-sharpness: 100 (max_{|u_i| &lt;= eps(|w_i|+1)} L(w+u) - L(w)) / (1 + L(w)),
+    /// the maximum found by projected sign-gradient ascent from u = 0.
+    /// </summary>
+    public static (double Value, double BaseLoss, double MaxLoss) EpsilonSharpness(
+        nn.Module<Tensor, Tensor> model, ExampleSet set, double eps, int steps, Action<long>? countForward = null)
+    {
+        using var weights = new ParameterSnapshot(model);
+        using var scope = NewDisposeScope();
+        var w = weights.Values;
+        var r = (w.abs() + 1) * eps;
+        var u = torch.zeros_like(w);
+        double baseLoss = double.NaN, maxLoss = double.NegativeInfinity;
+        for (int t = 0; t <= steps; t++)
+        {
+            using var stepScope = NewDisposeScope();
+            weights.Set(w + u);
+            if (t == steps)
+            {
+                maxLoss = Math.Max(maxLoss, MeasureData.LossError(model, set, (int)set.Count).Loss);
+                countForward?.Invoke(set.Count);
+                break;
+            }
+            var (loss, _, g) = MeasureData.LossGradient(model, set.Inputs, set.Labels);
+            countForward?.Invoke(set.Count);
+            if (t == 0) baseLoss = loss;
+            maxLoss = Math.Max(maxLoss, loss);
+            u.copy_(torch.maximum(torch.minimum(u + g.sign() * r * (StepFraction / steps), r), -r));
+        }
+        return (100 * (maxLoss - baseLoss) / (1 + baseLoss), baseLoss, maxLoss);
+    }
+}
