@@ -168,6 +168,7 @@ public class SyntheticTests
     [InlineData("modular:p=97,op=pow", "op=pow")]
     [InlineData("modular:p=97,train=1", "train=1")]
     [InlineData("modular:p=97,corrupt=1", "corrupt=1")]
+    [InlineData("modular:p=97,train=0", "leaves 0 of 9409 pairs")]
     [InlineData("gaussian-mixture:classes=10,dim", "'dim' is not key=value")]
     [InlineData("gaussian-mixture:classes=ten", "classes=ten is not an integer")]
     [InlineData("gaussian-mixture:colour=red", "unknown key 'colour'")]
