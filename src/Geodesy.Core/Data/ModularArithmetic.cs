@@ -19,7 +19,7 @@ internal static class ModularArithmetic
         var args = new SpecArgs(spec, "modular", body, Keys);
         int p = args.Int("p", 97, 2, MaxModulus);
         string op = args.Choice("op", "add", "add", "sub", "mul", "div");
-        double trainFraction = args.Double("train", 0.5, double.Epsilon, 1.0, maxExclusive: true);
+        double trainFraction = args.Double("train", 0.5, 0.0, 1.0, maxExclusive: true);
         double corrupt = args.Double("corrupt", 0.0, 0.0, 1.0, maxExclusive: true);
         long seed = args.Long("seed", 0);
         if (op == "div" && !IsPrime(p))

@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Buffers.Binary;
 using Geodesy.Core;
 using Geodesy.Core.Data;
@@ -35,6 +36,7 @@ public class IdxReaderTests : IDisposable
     [Fact]
     public void IdxSpecWithTestPairUsesFilesAsGiven()
     {
+        using var scope = torch.NewDisposeScope();
         string trainImages = _files.Write("tr-img.gz", DataTestFiles.Gzip(DataTestFiles.Images(20, 6, 7)));
         string trainLabels = _files.Write("tr-lab", DataTestFiles.CyclicLabels(20, 4));
         string testImages = _files.Write("te-img", DataTestFiles.Images(8, 6, 7));
@@ -53,6 +55,7 @@ public class IdxReaderTests : IDisposable
     [Fact]
     public void IdxSpecWithoutTestPairSplitsEightyTwenty()
     {
+        using var scope = torch.NewDisposeScope();
         string images = _files.Write("img", DataTestFiles.Images(50, 3, 3));
         string labels = _files.Write("lab", DataTestFiles.CyclicLabels(50, 5));
 
@@ -68,6 +71,7 @@ public class IdxReaderTests : IDisposable
     [Fact]
     public void MissingFileIsNamed()
     {
+        using var scope = torch.NewDisposeScope();
         string missing = Path.Combine(_files.Directory, "nope.gz");
         var e = Assert.Throws<InputException>(() => IdxReader.ReadImages(missing));
         Assert.Contains(missing, e.Message);
@@ -143,6 +147,7 @@ public class IdxReaderTests : IDisposable
     [Fact]
     public void CountMismatchIsRefused()
     {
+        using var scope = torch.NewDisposeScope();
         string images = _files.Write("img", DataTestFiles.Images(10, 2, 2));
         string labels = _files.Write("lab", DataTestFiles.CyclicLabels(9, 2));
         var e = Assert.Throws<InputException>(() => IdxReader.ReadPair(images, labels));
@@ -154,6 +159,7 @@ public class IdxReaderTests : IDisposable
     [Fact]
     public void LabelOutOfRangeIsRefused()
     {
+        using var scope = torch.NewDisposeScope();
         string labels = _files.Write("lab", DataTestFiles.Labels([0, 1, 10, 2]));
         var e = Assert.Throws<InputException>(() => IdxReader.ReadLabels(labels, numClasses: 10));
         Assert.Contains("label 10 at index 2", e.Message);

