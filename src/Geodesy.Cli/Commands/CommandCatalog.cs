@@ -7,6 +7,12 @@ public static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return TrainCommand.Create();
+        yield return StudyCommands.Study();
+        yield return StudyCommands.Sweep();
+        yield return StudyCommands.Worker();
+        yield return StudyCommands.Rank();
+        yield return StudyCommands.Report();
         yield return VersionCommand.Create();
         yield return ModelsCommand.Create();
     }

@@ -7,7 +7,7 @@ public enum ScheduleKind { Constant, Step, Cosine }
 /// <summary>How to train: optimizer, learning-rate schedule, batch, stopping rule, logging.</summary>
 public sealed record TrainerOptions
 {
-    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Momentum;
     public double LearningRate { get; init; } = 0.05;
     /// <summary>Momentum for <see cref="OptimizerKind.Momentum"/> (heavy ball, PyTorch convention).</summary>
     public double Momentum { get; init; } = 0.9;

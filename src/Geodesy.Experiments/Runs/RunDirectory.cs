@@ -1,0 +1,120 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Geodesy.Core;
+using Geodesy.Core.Interop;
+using Geodesy.Core.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Geodesy.Experiments.Runs;
+
+/// <summary>
+/// The files of one run: run.json, metrics.jsonl, init.safetensors, final.safetensors and
+/// checkpoints/{epoch,step}-N.safetensors. Names other commands rely on live here.
+/// </summary>
+public static class RunFiles
+{
+    public const string RunJson = "run.json";
+    public const string Metrics = "metrics.jsonl";
+    public const string InitWeights = "init.safetensors";
+    public const string FinalWeights = "final.safetensors";
+    public const string CheckpointFolder = "checkpoints";
+
+    public static string EpochCheckpoint(int epoch) => Path.Combine(CheckpointFolder, $"epoch-{epoch:D4}.safetensors");
+    public static string StepCheckpoint(long step) => Path.Combine(CheckpointFolder, $"step-{step:D7}.safetensors");
+
+    /// <summary>One metrics row as the JSON line written to metrics.jsonl.</summary>
+    public static JsonObject ToJson(MetricsRow r) => new()
+    {
+        ["epoch"] = r.Epoch,
+        ["step"] = r.Step,
+        ["lr"] = r.LearningRate,
+        ["train_loss"] = Finite(r.TrainLoss),
+        ["train_accuracy"] = Finite(r.TrainAccuracy),
+        ["test_loss"] = Finite(r.TestLoss),
+        ["test_accuracy"] = Finite(r.TestAccuracy),
+        ["seconds"] = Math.Round(r.Seconds, 3),
+    };
+
+    public static MetricsRow FromJson(JsonNode n) => new(
+        (int)n["epoch"]!, (long)n["step"]!, (double)n["lr"]!,
+        (double?)n["train_loss"] ?? double.NaN, (double?)n["train_accuracy"] ?? double.NaN,
+        (double?)n["test_loss"] ?? double.NaN, (double?)n["test_accuracy"] ?? double.NaN,
+        (double?)n["seconds"] ?? 0);
+
+    /// <summary>Reads metrics.jsonl of a run folder.</summary>
+    public static IReadOnlyList<MetricsRow> ReadMetrics(string runDir)
+    {
+        string path = Path.Combine(runDir, Metrics);
+        if (!File.Exists(path)) throw new InputException($"'{runDir}' has no {Metrics}: not a Geodesy run folder?");
+        var rows = new List<MetricsRow>();
+        int line = 0;
+        foreach (var text in File.ReadLines(path))
+        {
+            line++;
+            if (string.IsNullOrWhiteSpace(text)) continue;
+            try { rows.Add(FromJson(JsonNode.Parse(text)!)); }
+            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or NullReferenceException or FormatException)
+            { throw new InputException($"{path}:{line}: not a metrics row"); }
+        }
+        return rows;
+    }
+
+    private static double? Finite(double x) => double.IsFinite(x) ? x : null;
+}
+
+/// <summary>
+/// Writes a run folder while training: metrics rows as they come, checkpoints at init, chosen
+/// epochs/steps and the end, and run.json when training stops.
+/// </summary>
+public sealed class RunWriter : ITrainingObserver
+{
+    private readonly string _dir;
+    private readonly HashSet<int> _epochs;
+    private readonly HashSet<long> _steps;
+    private readonly IReadOnlyDictionary<string, string> _metadata;
+    private readonly StreamWriter _metrics;
+
+    public RunWriter(string dir, IEnumerable<int> checkpointEpochs, IEnumerable<long> checkpointSteps, IReadOnlyDictionary<string, string> weightsMetadata)
+    {
+        _dir = dir;
+        _epochs = checkpointEpochs.ToHashSet();
+        _steps = checkpointSteps.ToHashSet();
+        _metadata = weightsMetadata;
+        Directory.CreateDirectory(Path.Combine(dir, RunFiles.CheckpointFolder));
+        _metrics = new StreamWriter(Path.Combine(dir, RunFiles.Metrics), append: false) { AutoFlush = true };
+    }
+
+    public List<MetricsRow> Rows { get; } = [];
+
+    public void OnStart(nn.Module model)
+    {
+        Save(model, RunFiles.InitWeights);
+        if (_steps.Contains(0)) Save(model, RunFiles.StepCheckpoint(0));
+    }
+
+    public void OnStep(nn.Module model, int epoch, long step, double batchLoss)
+    {
+        if (_steps.Contains(step)) Save(model, RunFiles.StepCheckpoint(step));
+    }
+
+    public void OnMetrics(nn.Module model, MetricsRow row, bool endOfEpoch)
+    {
+        Rows.Add(row);
+        _metrics.WriteLine(RunFiles.ToJson(row).ToJsonString());
+        if (endOfEpoch && _epochs.Contains(row.Epoch)) Save(model, RunFiles.EpochCheckpoint(row.Epoch));
+    }
+
+    public void OnFinish(nn.Module model, TrainingResult result)
+    {
+        _metrics.Flush();
+        Save(model, RunFiles.FinalWeights);
+    }
+
+    public void Close() => _metrics.Dispose();
+
+    private void Save(nn.Module model, string relative) =>
+        SafeTensors.SaveModel(model, Path.Combine(_dir, relative), _metadata);
+
+    internal static string Stamp(DateTime t) => t.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+}

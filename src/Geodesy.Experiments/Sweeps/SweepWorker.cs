@@ -1,0 +1,187 @@
+using System.Text.Json.Nodes;
+using Geodesy.Core;
+using Geodesy.Core.Data;
+using Geodesy.Core.Interop;
+using Geodesy.Core.Measures;
+using Geodesy.Core.Models;
+using Geodesy.Core.Training;
+using Geodesy.Experiments.Runs;
+using Geodesy.Experiments.Specs;
+using Geodesy.Experiments.Store;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Geodesy.Experiments.Sweeps;
+
+public sealed record WorkerOptions
+{
+    /// <summary>How long a lease lasts without a heartbeat before another worker may take the trial.</summary>
+    public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan HeartbeatEvery { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Stop after this many trials (0 = until the sweep has nothing left to lease).</summary>
+    public int MaxTrials { get; init; }
+    /// <summary>With nothing to lease but trials still running elsewhere, wait and retry (to pick up expired leases).</summary>
+    public bool WaitForRunning { get; init; } = true;
+    public TimeSpan PollEvery { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>A lease of the given seconds with a heartbeat every sixth of it.</summary>
+    public static WorkerOptions ForLease(double seconds)
+    {
+        if (!(seconds >= 1)) throw new InputException($"--lease must be at least 1 second (got {seconds})");
+        return new WorkerOptions
+        {
+            Lease = TimeSpan.FromSeconds(seconds),
+            HeartbeatEvery = TimeSpan.FromSeconds(seconds / 6),
+            PollEvery = TimeSpan.FromSeconds(Math.Min(2, seconds / 3)),
+        };
+    }
+}
+
+/// <summary>
+/// A worker: leases a trial, trains it into runs/ID (resuming from a finished run folder if a
+/// killed worker left one), computes the sweep's measures, records curves and measures, then
+/// completes the trial (exactly once: the store keeps the first completion). A heartbeat keeps
+/// the lease alive; a worker killed at any moment loses at most its current trial.
+/// </summary>
+public sealed class SweepWorker(IExperimentStore store, string? sweepId, string runsDir, string workerId, WorkerOptions options, Action<string>? log = null)
+{
+    private readonly Dictionary<string, DataSplit> _data = [];
+
+    public string WorkerId => workerId;
+
+    /// <summary>Runs trials until none are left (or MaxTrials); returns how many this worker completed.</summary>
+    public int Run(CancellationToken cancel = default)
+    {
+        int done = 0;
+        while (!cancel.IsCancellationRequested && (options.MaxTrials == 0 || done < options.MaxTrials))
+        {
+            var trial = store.TryLease(sweepId, workerId, options.Lease);
+            if (trial is null)
+            {
+                if (!options.WaitForRunning || sweepId is null || !AnyRunning()) break;
+                Thread.Sleep(options.PollEvery);
+                continue;
+            }
+            if (Execute(trial, cancel)) done++;
+        }
+        return done;
+    }
+
+    private bool AnyRunning() => store.CountByStatus(sweepId!).TryGetValue(TrialStatus.Running, out int n) && n > 0;
+
+    /// <summary>Runs one leased trial to completion; false if the lease was lost or it failed.</summary>
+    public bool Execute(Trial trial, CancellationToken cancel = default)
+    {
+        using var lost = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        using var heartbeat = new Timer(_ =>
+        {
+            try { if (!store.Heartbeat(trial.Id, workerId, options.Lease)) lost.Cancel(); }
+            catch (ComputationException) { /* transient store trouble: the next beat retries */ }
+        }, null, options.HeartbeatEvery, options.HeartbeatEvery);
+
+        RunSpec spec;
+        try { spec = RunSpec.FromJson(JsonNode.Parse(trial.SpecJson)!.AsObject()); }
+        catch (Exception e) when (e is InputException or System.Text.Json.JsonException)
+        {
+            store.Complete(trial.Id, workerId, new TrialOutcome(TrialStatus.Failed, Json(new JsonObject { ["error"] = e.Message })));
+            return false;
+        }
+        string dir = Path.Combine(runsDir, trial.Id);
+        try
+        {
+            var data = Data(spec);
+            var (status, runJson) = TrainOrResume(spec, data, dir, lost.Token);
+            var rows = RunFiles.ReadMetrics(dir);
+            store.AddMetricRows(trial.Id, rows.Select(r => new MetricRow(r.Step, r.Epoch, Num(r.TrainLoss), Num(r.TrainAccuracy), Num(r.TestLoss), Num(r.TestAccuracy))));
+            var metrics = new Dictionary<string, double>
+            {
+                ["train_accuracy"] = (double?)runJson["final"]?["train_accuracy"] ?? double.NaN,
+                ["test_accuracy"] = (double?)runJson["final"]?["test_accuracy"] ?? double.NaN,
+                ["train_loss"] = (double?)runJson["final"]?["train_loss"] ?? double.NaN,
+                ["test_loss"] = (double?)runJson["final"]?["test_loss"] ?? double.NaN,
+                ["epochs"] = (double?)runJson["epochs"] ?? double.NaN,
+                ["steps"] = (double?)runJson["steps"] ?? double.NaN,
+                ["train_seconds"] = (double?)runJson["wall_seconds"] ?? double.NaN,
+            };
+            if (status == TrialStatus.Completed)
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                var measures = ComputeMeasures(spec, data, dir, rows, trial.Id, lost.Token);
+                store.RecordMeasures(trial.Id, measures);
+                metrics["measure_seconds"] = clock.Elapsed.TotalSeconds;
+            }
+            lost.Token.ThrowIfCancellationRequested();
+            bool recorded = store.Complete(trial.Id, workerId, new TrialOutcome(status, Json(runJson), metrics, dir));
+            log?.Invoke($"[{workerId}] trial {trial.Id[..12]} {StatusName(status)}: test acc {metrics["test_accuracy"]:P2}{(recorded ? "" : " (already recorded by another worker)")}");
+            return recorded;
+        }
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            log?.Invoke($"[{workerId}] lost the lease of trial {trial.Id[..12]}; another worker has it");
+            return false;
+        }
+        catch (InputException e)
+        {
+            // A trial whose spec cannot run (bad data or arch) fails for good; the sweep goes on.
+            store.Complete(trial.Id, workerId, new TrialOutcome(TrialStatus.Failed, Json(new JsonObject { ["error"] = e.Message })));
+            log?.Invoke($"[{workerId}] trial {trial.Id[..12]} failed: {e.Message}");
+            return false;
+        }
+    }
+
+    private (TrialStatus Status, JsonObject RunJson) TrainOrResume(RunSpec spec, DataSplit data, string dir, CancellationToken cancel)
+    {
+        string runJsonPath = Path.Combine(dir, RunFiles.RunJson);
+        if (File.Exists(runJsonPath) && JsonNode.Parse(File.ReadAllText(runJsonPath)) is JsonObject existing
+            && (string?)existing["id"] == spec.Id())
+            return (StatusOf((string?)existing["status"]), existing); // a killed worker finished training before dying
+        var outcome = RunExecutor.Execute(spec, data, dir, overwrite: true, null, null, cancel);
+        return (StatusOf(outcome.Training.Status.Name()), outcome.RunJson);
+    }
+
+    private Dictionary<string, (double? Value, double? Stderr, double Seconds)> ComputeMeasures(
+        RunSpec spec, DataSplit data, string dir, IReadOnlyList<MetricsRow> rows, string trialId, CancellationToken cancel)
+    {
+        var sweep = sweepId is null ? null : store.ListSweeps().FirstOrDefault(s => s.Id == sweepId);
+        var sweepJson = sweep is null ? null : JsonNode.Parse(sweep.SpecJson);
+        string list = (string?)sweepJson?["measures"] ?? "all";
+        int examples = (int?)sweepJson?["measure_examples"] ?? 0;
+        var result = new Dictionary<string, (double?, double?, double)>();
+        if (list is "none" or "") return result;
+        using var scope = NewDisposeScope();
+        using var model = ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
+        using var init = ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
+        SafeTensors.LoadInto(model, Path.Combine(dir, RunFiles.FinalWeights));
+        SafeTensors.LoadInto(init, Path.Combine(dir, RunFiles.InitWeights));
+        var measureData = examples > 0 && examples < data.Train.Count ? data.Train.Take(examples) : data.Train;
+        var context = new MeasureContext
+        {
+            Model = model, InitModel = init, Data = measureData, ArchSpec = spec.Arch, TrainingRecord = rows,
+            TrainingBatchSize = spec.Batch, Seed = spec.Seed,
+        };
+        foreach (var m in MeasureRunner.Compute(context, MeasureRegistry.Select(list)))
+        {
+            cancel.ThrowIfCancellationRequested();
+            result[m.Name] = (m.Value is { } v && double.IsFinite(v.Value) ? v.Value : null, m.Value?.StdErr, m.Seconds);
+        }
+        return result;
+    }
+
+    private DataSplit Data(RunSpec spec)
+    {
+        string key = spec.Data + "|" + spec.DataOptions;
+        if (!_data.TryGetValue(key, out var d)) _data[key] = d = RunExecutor.LoadData(spec);
+        else ModelZoo.Validate(spec.Arch, d.Train.InputShape, d.Train.NumClasses);
+        return d;
+    }
+
+    private static TrialStatus StatusOf(string? name) => name switch
+    {
+        "diverged" => TrialStatus.Diverged,
+        _ => TrialStatus.Completed, // completed or max-epochs: a trained model either way
+    };
+
+    internal static string StatusName(TrialStatus s) => s.ToString().ToLowerInvariant();
+    private static double? Num(double x) => double.IsFinite(x) ? x : null;
+    private static string Json(JsonObject o) => o.ToJsonString();
+}

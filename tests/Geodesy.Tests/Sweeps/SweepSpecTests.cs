@@ -1,0 +1,75 @@
+using Geodesy.Core;
+using Geodesy.Experiments.Sweeps;
+
+namespace Geodesy.Tests.Sweeps;
+
+public class SweepSpecTests
+{
+    private const string Yaml = """
+        name: t
+        base:
+          data: "gaussian-mixture:classes=3,dim=6,sep=4,n=300"
+          arch: "mlp:6-{width}-3"
+          epochs: 2
+        grid:
+          lr: [0.05, 0.1]
+          width: [4, 8, 16]
+        seeds: [0, 1]
+        measures: "cross-entropy,param-norm"
+        """;
+
+    [Fact]
+    public void GridTimesSeedsExpandsWithPlaceholdersFilled()
+    {
+        var spec = SweepSpec.Parse(Yaml);
+        var trials = spec.Expand();
+        Assert.Equal(2 * 3 * 2, trials.Count);
+        Assert.Equal(trials.Count, trials.Select(t => t.Id).Distinct().Count());
+        Assert.Contains(trials, t => t.Spec.Arch == "mlp:6-16-3" && t.Spec.Lr == 0.1 && t.Spec.Seed == 1);
+        Assert.All(trials, t => Assert.Equal(["lr", "seed", "width"], t.Hyperparameters.Keys.ToArray()));
+        Assert.Equal(spec.Id(), SweepSpec.Parse(Yaml).Id());
+    }
+
+    [Fact]
+    public void RandomSearchIsSeededAndWithinBounds()
+    {
+        const string yaml = """
+            base: { data: mnist, arch: "mlp:784-{width}-10" }
+            random:
+              count: 5
+              seed: 3
+              params:
+                lr: { log_uniform: [0.001, 0.1] }
+                width: { choice: [16, 32] }
+                batch: { uniform_int: [16, 128] }
+            """;
+        var a = SweepSpec.Parse(yaml).Expand();
+        var b = SweepSpec.Parse(yaml).Expand();
+        Assert.Equal(5, a.Count);
+        Assert.Equal(a.Select(t => t.Id), b.Select(t => t.Id));
+        Assert.All(a, t => Assert.InRange(t.Spec.Lr, 0.001, 0.1));
+        Assert.All(a, t => Assert.InRange(t.Spec.Batch, 16, 128));
+        Assert.All(a, t => Assert.Contains(t.Spec.Arch, new[] { "mlp:784-16-10", "mlp:784-32-10" }));
+    }
+
+    [Theory]
+    [InlineData("base: [1, 2", "invalid YAML")]
+    [InlineData("bogus: 1", "unknown key 'bogus'")]
+    [InlineData("base: { arch: \"mlp:784-{depth}-10\" }\ngrid: { lr: [0.1] }", "placeholder")]
+    [InlineData("grid: { lr: [] }", "non-empty list")]
+    [InlineData("base: { lr: -1 }", "--lr")]
+    [InlineData("random: { count: 2, params: { lr: { gaussian: [0, 1] } } }", "unknown distribution")]
+    public void MalformedSpecsGiveClearErrors(string yaml, string expected)
+    {
+        var e = Assert.Throws<InputException>(() => SweepSpec.Parse(yaml, "s.yaml"));
+        Assert.Contains(expected, e.Message);
+        Assert.StartsWith("s.yaml", e.Message);
+    }
+
+    [Fact]
+    public void DefaultStudyHas27Models()
+    {
+        var spec = SweepSpec.Parse(StudyPipeline.DefaultSpecYaml("mnist"));
+        Assert.Equal(27, spec.Expand().Count);
+    }
+}

@@ -1,0 +1,69 @@
+using System.Text.Json.Nodes;
+using Geodesy.Core;
+using Geodesy.Core.Training;
+using Geodesy.Experiments.Specs;
+
+namespace Geodesy.Tests.Training;
+
+public class RunSpecTests
+{
+    [Fact]
+    public void IdHashesOnlyNonDefaultSettingsInSortedOrder()
+    {
+        var spec = new RunSpec { Arch = "mlp:784-8-10", Lr = 0.1, Seed = 3 };
+        Assert.Equal("{\"arch\":\"mlp:784-8-10\",\"lr\":0.1,\"seed\":3}", spec.CanonicalJson());
+        Assert.Equal(64, spec.Id().Length);
+        Assert.Equal(spec.Id(), (spec with { }).Id());
+        Assert.NotEqual(spec.Id(), (spec with { Lr = 0.2 }).Id());
+        // Spelling a default explicitly does not change the id.
+        Assert.Equal(spec.Id(), (spec with { Batch = 64, Optimizer = "momentum" }).Id());
+    }
+
+    [Fact]
+    public void JsonRoundTripKeepsTheId()
+    {
+        var spec = new RunSpec { Arch = "cnn", UntilLoss = 0.01, CheckpointEpochs = [1, 2], LabelNoise = 0.2, Subset = 500 };
+        var back = RunSpec.FromJson(JsonNode.Parse(spec.ToJson().ToJsonString())!.AsObject());
+        Assert.Equal(spec.Id(), back.Id());
+        Assert.Equal([1, 2], back.CheckpointEpochs);
+    }
+
+    [Fact]
+    public void UnknownOrBadSettingsAreInputErrors()
+    {
+        var e = Assert.Throws<InputException>(() => RunSpec.FromJson(new JsonObject { ["learning_rate"] = 0.1 }));
+        Assert.Contains("learning_rate", e.Message);
+        e = Assert.Throws<InputException>(() => RunSpec.FromJson(new JsonObject { ["lr"] = "fast" }));
+        Assert.Contains("lr", e.Message);
+    }
+
+    [Theory]
+    [InlineData(0.0, 64, 5, "--lr")]
+    [InlineData(-1.0, 64, 5, "--lr")]
+    [InlineData(0.1, 0, 5, "--batch")]
+    [InlineData(0.1, 64, -1, "--epochs")]
+    public void BadTrainingValuesAreRejected(double lr, int batch, int epochs, string option)
+    {
+        var spec = new RunSpec { Lr = lr, Batch = batch, Epochs = epochs };
+        var e = Assert.Throws<InputException>(spec.Validate);
+        Assert.Contains(option, e.Message);
+    }
+
+    [Fact]
+    public void SchedulesFollowTheirClosedForms()
+    {
+        const double tol = 1e-15;
+        var cosine = new TrainerOptions { LearningRate = 0.2, Schedule = ScheduleKind.Cosine };
+        Assert.Equal(0.2, cosine.RateAt(0, 0, 100), tol);
+        Assert.Equal(0.1, cosine.RateAt(50, 0, 100), tol);
+        Assert.Equal(0.0, cosine.RateAt(100, 0, 100), tol);
+        var step = new TrainerOptions { LearningRate = 1, Schedule = ScheduleKind.Step, StepEveryEpochs = 2, StepGamma = 0.5 };
+        Assert.Equal(1.0, step.RateAt(0, 1, 10), tol);
+        Assert.Equal(0.5, step.RateAt(0, 2, 10), tol);
+        Assert.Equal(0.25, step.RateAt(0, 5, 10), tol);
+        var warm = new TrainerOptions { LearningRate = 1, WarmupSteps = 4 };
+        Assert.Equal(0.25, warm.RateAt(0, 0, 10), tol);
+        Assert.Equal(1.0, warm.RateAt(3, 0, 10), tol);
+        Assert.Equal(1.0, warm.RateAt(7, 0, 10), tol);
+    }
+}
