@@ -4,48 +4,22 @@
 Builds two small nn.Sequential models with torch.manual_seed(0), saves their state_dicts as
 safetensors, their TorchScript, and a reference computation: the float32 logits on a fixed batch,
 and, in float64 copies of the same weights, the logits, the mean cross-entropy and its gradient
-with respect to every parameter. The safetensors files are written by the small writer below (the
-format is an 8-byte little-endian header length, a JSON header, then the raw bytes), so the script
-needs only torch and numpy: `apt-get install -y python3-torch`.
+with respect to every parameter. The safetensors files are written by the small writer in
+safetensors_lite.py (the format is an 8-byte little-endian header length, a JSON header, then the
+raw bytes), so the script needs only torch and numpy: `apt-get install -y python3-torch`.
 
 Usage: python3 tools/golden/make_golden.py [OUT_DIR]   (default: tests/Geodesy.Tests/Golden)
 """
-import json
 import os
-import struct
 import sys
+import zipfile
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import zipfile
 
-# safetensors dtype names; the rank orders tensors in the file like the reference writer does
-# (descending dtype, then name).
-DTYPES = {torch.float32: ("F32", 21), torch.float64: ("F64", 23), torch.int64: ("I64", 24)}
-
-
-def save_safetensors(path, tensors, metadata=None):
-    """Writes {name: tensor} in the safetensors format (what safetensors.torch.save_file does)."""
-    items = sorted(tensors.items(), key=lambda kv: (-DTYPES[kv[1].dtype][1], kv[0]))
-    header, blobs, offset = {}, [], 0
-    if metadata:
-        header["__metadata__"] = {k: str(v) for k, v in sorted(metadata.items())}
-    for name, t in items:
-        data = t.detach().cpu().contiguous().numpy().tobytes()  # little-endian: asserted in main()
-        header[name] = {"dtype": DTYPES[t.dtype][0], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_lite import save_safetensors  # noqa: E402
 
 
 def save_torchscript(module, path):
@@ -96,7 +70,6 @@ def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "Geodesy.Tests", "Golden")
     os.makedirs(out_dir, exist_ok=True)
-    assert sys.byteorder == "little", "safetensors data is little-endian"
     torch.manual_seed(0)
     meta = {"format": "pt", "torch_version": torch.__version__, "seed": "0",
             "generator": "tools/golden/make_golden.py"}
