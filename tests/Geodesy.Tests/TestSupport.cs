@@ -19,7 +19,7 @@ public static class TestSupport
     public sealed record CliResult(int ExitCode, string Stdout, string Stderr);
 
     /// <summary>Runs the CLI in-process (same entry point as the geodesy executable).</summary>
-    public static CliResult Cli(params string[] args)
+    public static CliResult RunCli(params string[] args)
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();

@@ -16,7 +16,7 @@ public class TrainCommandTests
     {
         using var tmp = new TempDir();
         string dir = tmp["run"];
-        var r = Cli("train", "--data", Data, "--arch", "mlp:6-8-3", "--epochs", "3", "--lr", "0.1",
+        var r = RunCli("train", "--data", Data, "--arch", "mlp:6-8-3", "--epochs", "3", "--lr", "0.1",
             "--checkpoint-epochs", "1,2", "--checkpoint-steps", "5", "--out", dir, "--json", tmp["train.json"]);
         Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
         foreach (var f in new[] { "run.json", "metrics.jsonl", "init.safetensors", "final.safetensors",
@@ -49,10 +49,10 @@ public class TrainCommandTests
         using var tmp = new TempDir();
         Directory.CreateDirectory(tmp["run"]);
         File.WriteAllText(tmp["run/keep.txt"], "x");
-        var r = Cli("train", "--data", Data, "--arch", "mlp:6-8-3", "--epochs", "1", "--out", tmp["run"]);
+        var r = RunCli("train", "--data", Data, "--arch", "mlp:6-8-3", "--epochs", "1", "--out", tmp["run"]);
         AssertUsageError(r, "already exists");
         Assert.True(File.Exists(tmp["run/keep.txt"]));
-        r = Cli("train", "--data", Data, "--arch", "mlp:6-8-3", "--epochs", "1", "--out", tmp["run"], "--overwrite");
+        r = RunCli("train", "--data", Data, "--arch", "mlp:6-8-3", "--epochs", "1", "--out", tmp["run"], "--overwrite");
         Assert.Equal(0, r.ExitCode);
         Assert.False(File.Exists(tmp["run/keep.txt"]));
         Assert.True(File.Exists(tmp["run/run.json"]));
@@ -72,7 +72,7 @@ public class TrainCommandTests
         var args = new List<string> { "train", "--data", Data, "--arch", "mlp:6-8-3", "--epochs", "1", "--out", tmp["run"] };
         int at = args.IndexOf(option);
         if (at >= 0) args[at + 1] = value; else { args.Add(option); args.Add(value); }
-        var r = Cli(args.ToArray());
+        var r = RunCli(args.ToArray());
         AssertUsageError(r, mentioned);
         Assert.False(Directory.Exists(tmp["run"]));
         Assert.Empty(Directory.GetDirectories(tmp.Path));
@@ -83,7 +83,7 @@ public class TrainCommandTests
     {
         using var tmp = new TempDir();
         File.WriteAllText(tmp["file"], "not a folder");
-        var r = Cli("train", "--data", Data, "--arch", "mlp:6-8-3", "--epochs", "1", "--out", tmp["file/run"]);
+        var r = RunCli("train", "--data", Data, "--arch", "mlp:6-8-3", "--epochs", "1", "--out", tmp["file/run"]);
         AssertUsageError(r, "cannot write");
     }
 
@@ -91,7 +91,7 @@ public class TrainCommandTests
     public void DivergedRunIsRecordedWithExitCode1()
     {
         using var tmp = new TempDir();
-        var r = Cli("train", "--data", Data, "--arch", "mlp:6-8-3", "--epochs", "20", "--lr", "1e12", "--out", tmp["run"]);
+        var r = RunCli("train", "--data", Data, "--arch", "mlp:6-8-3", "--epochs", "20", "--lr", "1e12", "--out", tmp["run"]);
         Assert.Equal(1, r.ExitCode);
         Assert.Contains("diverged", r.Stderr);
         var run = JsonNode.Parse(File.ReadAllText(tmp["run/run.json"]))!;
@@ -103,7 +103,7 @@ public class TrainCommandTests
     {
         // The README's first-run promise: mlp:784-100-10, 5 epochs, seed 0, on the embedded digits.
         using var tmp = new TempDir();
-        var r = Cli("train", "--data", "mnist", "--arch", "mlp:784-100-10", "--epochs", "5", "--seed", "0", "--out", tmp["a"]);
+        var r = RunCli("train", "--data", "mnist", "--arch", "mlp:784-100-10", "--epochs", "5", "--seed", "0", "--out", tmp["a"]);
         Assert.True(r.ExitCode == 0, r.Stderr);
         var run = JsonNode.Parse(File.ReadAllText(tmp["a/run.json"]))!;
         double acc = (double)run["final"]!["test_accuracy"]!;

@@ -111,7 +111,7 @@ public class WorkerFaultTests
             grid: { lr: [0.1, 1.0e12] }
             measures: "param-norm"
             """);
-        var r = Cli("sweep", "--spec", tmp["s.yaml"], "--store", "sqlite:" + tmp["s.db"]);
+        var r = RunCli("sweep", "--spec", tmp["s.yaml"], "--store", "sqlite:" + tmp["s.db"]);
         Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
         using var store = StoreFactory.Open("sqlite:" + tmp["s.db"]);
         var counts = store.CountByStatus(store.ListSweeps()[0].Id);
@@ -124,9 +124,9 @@ public class WorkerFaultTests
     {
         using var tmp = new TempDir();
         File.WriteAllText(tmp["s.yaml"], "base: { data: mnist, arch: \"mlp:784-8-10\" }\n");
-        AssertUsageError(Cli("sweep", "--spec", tmp["s.yaml"], "--store", "mysql://x"), "mysql");
-        AssertUsageError(Cli("sweep", "--spec", tmp["missing.yaml"]), "not found");
-        var r = Cli("sweep", "--spec", tmp["s.yaml"], "--store", "postgres://u:p@127.0.0.1:1/db");
+        AssertUsageError(RunCli("sweep", "--spec", tmp["s.yaml"], "--store", "mysql://x"), "mysql");
+        AssertUsageError(RunCli("sweep", "--spec", tmp["missing.yaml"]), "not found");
+        var r = RunCli("sweep", "--spec", tmp["s.yaml"], "--store", "postgres://u:p@127.0.0.1:1/db");
         Assert.Equal(1, r.ExitCode);
         Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("127.0.0.1:1", r.Stderr);

@@ -43,8 +43,8 @@ public class TrainerTests
             using var a = Final(7, opt);
             using var b = Final(7, opt);
             using var c = Final(8, opt);
-            Assert.True(a.equal(b), $"{opt}: same seed gave different weights");
-            Assert.False(a.equal(c), $"{opt}: different seeds gave identical weights");
+            Assert.True(a.eq(b).all().item<bool>(), $"{opt}: same seed gave different weights");
+            Assert.False(a.eq(c).all().item<bool>(), $"{opt}: different seeds gave identical weights");
         }
     }
 
