@@ -30,8 +30,8 @@ public sealed class DenseOperator : ILinearOperator, IDisposable
         {
             if (!symmetricMatrix.isfinite().all().item<bool>())
                 throw new InputException($"dense operator '{name}': the matrix has non-finite entries");
-            double scale = symmetricMatrix.abs().max().item<double>();
-            double asymmetry = (symmetricMatrix - symmetricMatrix.t()).abs().max().item<double>();
+            double scale = symmetricMatrix.abs().max().ToDouble();
+            double asymmetry = (symmetricMatrix - symmetricMatrix.t()).abs().max().ToDouble();
             double eps = symmetricMatrix.dtype == ScalarType.Float64 ? 2.220446049250313e-16 : 1.1920929e-7;
             if (asymmetry > SymmetryEpsilons * eps * scale)
                 throw new InputException($"dense operator '{name}': the matrix is not symmetric (max |A - A^T| = {asymmetry:G3}, max |A| = {scale:G3})");

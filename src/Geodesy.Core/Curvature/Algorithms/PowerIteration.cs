@@ -57,7 +57,7 @@ public static class PowerIteration
                     var av = OperatorCalls.Apply(op, v);
                     matvecs++;
                     double lambda = OperatorCalls.Dot(v, av);
-                    using (var r = av - lambda * v) residual = OperatorCalls.Norm(r);
+                    using (var scope = NewDisposeScope()) residual = OperatorCalls.Norm(av - lambda * v);
                     if (!double.IsFinite(lambda) || !double.IsFinite(residual))
                     {
                         av.Dispose();
