@@ -71,7 +71,7 @@ public static class KendallTau
             return new KendallResult(n, double.NaN, tauA, double.NaN, "undefined",
                 concordant, discordant, tiedX, tiedY, tiedBoth, reason);
 
-        double tauB = diff / Math.Sqrt((double)(total - tiedX)) / Math.Sqrt((double)(total - tiedY));
+        double tauB = diff / Math.Sqrt((double)(total - tiedX) * (total - tiedY));
         tauB = Math.Clamp(tauB, -1.0, 1.0); // rounding can step a hair outside
 
         double p;
@@ -105,7 +105,7 @@ public static class KendallTau
         long total = Pairs(x.Count);
         if (variant == TauVariant.A) return (double)(c - d) / total;
         if (tx == total || ty == total) return double.NaN;
-        return Math.Clamp((c - d) / Math.Sqrt((double)(total - tx)) / Math.Sqrt((double)(total - ty)), -1.0, 1.0);
+        return Math.Clamp((c - d) / Math.Sqrt((double)(total - tx) * (total - ty)), -1.0, 1.0);
     }
 
     /// <summary>Up to this n the O(n²) pair loop beats sorting (granulated cells are this small).</summary>
