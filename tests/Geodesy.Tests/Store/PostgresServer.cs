@@ -124,7 +124,7 @@ public sealed class PostgresServer : IDisposable
     {
         if (Environment.GetEnvironmentVariable("GEODESY_PG_BINDIR") is { Length: > 0 } custom)
             return File.Exists(Path.Combine(custom, "initdb")) ? custom
-                : throw new InvalidOperationException($"GEODESY_PG_BINDIR={custom} has no initdb");
+                : throw new InvalidOperationException($"GEODESY_PG_BINDIR={custom} has no initdb (or unset it and `{InstallHint}`)");
         const string parent = "/usr/lib/postgresql";
         var found = Directory.Exists(parent)
             ? Directory.GetDirectories(parent)

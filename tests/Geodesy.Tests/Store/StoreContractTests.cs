@@ -102,7 +102,7 @@ public abstract class StoreContractTests
     [Fact]
     public void Lease_ByConcurrentWorkers_GivesEachTrialToExactlyOne()
     {
-        const int trials = 200;
+        const int trials = 120;
         string uri = NewStoreUri();
         using (OpenWithTrials(uri, "s", trials)) { }
         var leased = new ConcurrentBag<(string Worker, Trial Trial)>();
