@@ -51,25 +51,38 @@ public static class GranulatedKendall
         var counts = new Dictionary<string, CellCounts>(StringComparer.Ordinal);
         double psiSum = 0;
         int psiTerms = 0;
+        // Bucket the models by cell with a counting sort: this runs once per bootstrap replicate,
+        // so it avoids per-cell allocations.
+        var bucketed = new int[models.Length];
+        var xs = new double[models.Length];
+        var ys = new double[models.Length];
         for (int h = 0; h < table.Names.Count; h++)
         {
-            var members = new List<int>?[table.CellCount(h)];
-            foreach (int m in models)
-                (members[table.CellOf(h, m)] ??= new List<int>()).Add(m);
+            int cellCount = table.CellCount(h);
+            var start = new int[cellCount + 1];
+            foreach (int m in models) start[table.CellOf(h, m) + 1]++;
+            for (int c = 0; c < cellCount; c++) start[c + 1] += start[c];
+            var fill = (int[])start.Clone();
+            foreach (int m in models) bucketed[fill[table.CellOf(h, m)]++] = m;
 
             int total = 0, used = 0, tooSmall = 0, undefined = 0;
             double tauSum = 0;
-            foreach (var cell in members)
+            for (int c = 0; c < cellCount; c++)
             {
-                if (cell == null) continue; // a cell no resampled model falls in
+                int size = start[c + 1] - start[c];
+                if (size == 0) continue; // a cell no resampled model falls in
                 total++;
-                int firstValue = table.ValueIndex(h, cell[0]);
-                if (cell.Count < 2 || cell.All(m => table.ValueIndex(h, m) == firstValue))
+                int firstValue = table.ValueIndex(h, bucketed[start[c]]);
+                bool varies = false;
+                for (int k = 0; k < size; k++)
                 {
-                    tooSmall++;
-                    continue;
+                    int m = bucketed[start[c] + k];
+                    varies |= table.ValueIndex(h, m) != firstValue;
+                    xs[k] = measure[m];
+                    ys[k] = gap[m];
                 }
-                double tau = KendallTau.Compute(cell.Select(m => measure[m]).ToArray(), cell.Select(m => gap[m]).ToArray()).Tau(variant);
+                if (size < 2 || !varies) { tooSmall++; continue; }
+                double tau = KendallTau.Coefficient(new ArraySegment<double>(xs, 0, size), new ArraySegment<double>(ys, 0, size), variant);
                 if (double.IsNaN(tau)) { undefined++; continue; }
                 tauSum += tau;
                 used++;

@@ -59,40 +59,8 @@ public static class KendallTau
     {
         Validate(x, y);
         int n = x.Count;
-        var order = new int[n];
-        for (int i = 0; i < n; i++) order[i] = i;
-        Array.Sort(order, (a, b) =>
-        {
-            int c = x[a].CompareTo(x[b]);
-            return c != 0 ? c : y[a].CompareTo(y[b]);
-        });
-
-        long tiedX = 0, tiedBoth = 0;
-        long runX = 1, runXY = 1;
-        for (int k = 1; k < n; k++)
-        {
-            bool sameX = x[order[k]] == x[order[k - 1]];
-            bool sameXY = sameX && y[order[k]] == y[order[k - 1]];
-            if (sameX) runX++; else { tiedX += Pairs(runX); runX = 1; }
-            if (sameXY) runXY++; else { tiedBoth += Pairs(runXY); runXY = 1; }
-        }
-        tiedX += Pairs(runX);
-        tiedBoth += Pairs(runXY);
-
-        var ys = new double[n];
-        for (int k = 0; k < n; k++) ys[k] = y[order[k]];
-        long discordant = CountInversions(ys);
-
-        // After the merge sort ys is sorted: count y ties on it.
-        long tiedY = 0, runY = 1;
-        for (int k = 1; k < n; k++)
-        {
-            if (ys[k] == ys[k - 1]) runY++; else { tiedY += Pairs(runY); runY = 1; }
-        }
-        tiedY += Pairs(runY);
-
+        var (concordant, discordant, tiedX, tiedY, tiedBoth) = CountPairs(x, y);
         long total = Pairs(n);
-        long concordant = total - tiedX - tiedY + tiedBoth - discordant;
         double diff = concordant - discordant;
         double tauA = diff / total;
 
@@ -103,7 +71,7 @@ public static class KendallTau
             return new KendallResult(n, double.NaN, tauA, double.NaN, "undefined",
                 concordant, discordant, tiedX, tiedY, tiedBoth, reason);
 
-        double tauB = diff / Math.Sqrt((double)(total - tiedX)) / Math.Sqrt((double)(total - tiedY));
+        double tauB = diff / Math.Sqrt((double)(total - tiedX) * (total - tiedY));
         tauB = Math.Clamp(tauB, -1.0, 1.0); // rounding can step a hair outside
 
         double p;
@@ -126,6 +94,83 @@ public static class KendallTau
 
     /// <summary>tau-a of x against y.</summary>
     public static double TauA(IReadOnlyList<double> x, IReadOnlyList<double> y) => Compute(x, y).TauA;
+
+    /// <summary>
+    /// The coefficient alone, without the p-value (the hot path of bootstrap loops). NaN when
+    /// tau-b is undefined. Inputs must be free of NaN (not checked here).
+    /// </summary>
+    internal static double Coefficient(IReadOnlyList<double> x, IReadOnlyList<double> y, TauVariant variant)
+    {
+        var (c, d, tx, ty, _) = x.Count <= DirectCountMaxN ? CountPairsDirect(x, y) : CountPairs(x, y);
+        long total = Pairs(x.Count);
+        if (variant == TauVariant.A) return (double)(c - d) / total;
+        if (tx == total || ty == total) return double.NaN;
+        return Math.Clamp((c - d) / Math.Sqrt((double)(total - tx) * (total - ty)), -1.0, 1.0);
+    }
+
+    /// <summary>Up to this n the O(n²) pair loop beats sorting (granulated cells are this small).</summary>
+    private const int DirectCountMaxN = 24;
+
+    /// <summary>The same counts by visiting every pair: for the small cells of granulated Kendall.</summary>
+    private static (long Concordant, long Discordant, long TiedX, long TiedY, long TiedBoth) CountPairsDirect(IReadOnlyList<double> x, IReadOnlyList<double> y)
+    {
+        long c = 0, d = 0, tx = 0, ty = 0, tb = 0;
+        for (int i = 0; i < x.Count; i++)
+            for (int j = i + 1; j < x.Count; j++)
+            {
+                bool sameX = x[i] == x[j], sameY = y[i] == y[j];
+                if (sameX) tx++;
+                if (sameY) ty++;
+                if (sameX && sameY) tb++;
+                if (sameX || sameY) continue;
+                if ((x[i] < x[j]) == (y[i] < y[j])) c++; else d++;
+            }
+        return (c, d, tx, ty, tb);
+    }
+
+    /// <summary>Concordant, discordant, tied-in-x, tied-in-y and tied-in-both pair counts (Knight's algorithm).</summary>
+    private static (long Concordant, long Discordant, long TiedX, long TiedY, long TiedBoth) CountPairs(IReadOnlyList<double> x, IReadOnlyList<double> y)
+    {
+        int n = x.Count;
+        var xs = new double[n];
+        var ys = new double[n];
+        for (int i = 0; i < n; i++) { xs[i] = x[i]; ys[i] = y[i]; }
+        // Order by (x, y): x ties then come out sorted by y and add no inversions.
+        var order = new int[n];
+        for (int i = 0; i < n; i++) order[i] = i;
+        Array.Sort(order, (a, b) =>
+        {
+            int c = xs[a].CompareTo(xs[b]);
+            return c != 0 ? c : ys[a].CompareTo(ys[b]);
+        });
+
+        long tiedX = 0, tiedBoth = 0;
+        long runX = 1, runXY = 1;
+        for (int k = 1; k < n; k++)
+        {
+            bool sameX = xs[order[k]] == xs[order[k - 1]];
+            bool sameXY = sameX && ys[order[k]] == ys[order[k - 1]];
+            if (sameX) runX++; else { tiedX += Pairs(runX); runX = 1; }
+            if (sameXY) runXY++; else { tiedBoth += Pairs(runXY); runXY = 1; }
+        }
+        tiedX += Pairs(runX);
+        tiedBoth += Pairs(runXY);
+
+        var sortedY = new double[n];
+        for (int k = 0; k < n; k++) sortedY[k] = ys[order[k]];
+        long discordant = CountInversions(sortedY);
+
+        // After the merge sort sortedY is ascending: count y ties on it.
+        long tiedY = 0, runY = 1;
+        for (int k = 1; k < n; k++)
+        {
+            if (sortedY[k] == sortedY[k - 1]) runY++; else { tiedY += Pairs(runY); runY = 1; }
+        }
+        tiedY += Pairs(runY);
+
+        long concordant = Pairs(n) - tiedX - tiedY + tiedBoth - discordant;
+        return (concordant, discordant, tiedX, tiedY, tiedBoth);
+    }
 
     private static void Validate(IReadOnlyList<double> x, IReadOnlyList<double> y)
     {

@@ -249,7 +249,7 @@ public static class Ranking
         var cmis = draws.Select(d => ConditionalMutualInformation.Score(hparams, d, gap, options.MaxConditioningSetSize, options.IncludeSelfPairs)).ToArray();
 
         long seed = options.Seed ^ StableHash(name);
-        var tauCi = Bootstrap.Interval(idx => draws.Average(d => KendallTau.Compute(Gather(d, idx), Gather(gap, idx)).Tau(variant)),
+        var tauCi = Bootstrap.Interval(idx => draws.Average(d => KendallTau.Coefficient(Gather(d, idx), Gather(gap, idx), variant)),
             n, options.Resamples, options.Level, seed);
         var psiCi = Bootstrap.Interval(idx => draws.Average(d => GranulatedKendall.Compute(table, d, gap, idx, variant).Psi),
             n, options.Resamples, options.Level, seed + 1);

@@ -70,6 +70,23 @@ public class GranulatedKendallTests
         foreach (var c in r.Cells.Values) Assert.Equal(new CellCounts(9, 9, 0, 0), c);
     }
 
+    [Theory]
+    [InlineData(20)] // cells this small use the direct pair loop
+    [InlineData(40)] // larger ones Knight's sort
+    public void SingleCell_EqualsOverallTauB_WithTies(int n)
+    {
+        // One hyperparameter, so every model is in the one cell: ψ_A = Ψ = τ-b of all models.
+        var rng = new SeededRandom(n);
+        var hp = Enumerable.Range(0, n).Select(i => (IReadOnlyDictionary<string, string>)new Dictionary<string, string> { ["A"] = $"{i % 7}" }).ToList();
+        var measure = Enumerable.Range(0, n).Select(_ => (double)rng.NextInt(5)).ToArray();
+        var gap = Enumerable.Range(0, n).Select(_ => (double)rng.NextInt(4)).ToArray();
+        var (c, d, tx, ty) = KendallTauTests.BruteForce(measure, gap);
+        long n0 = n * (n - 1L) / 2;
+        double expected = (c - d) / Math.Sqrt((double)(n0 - tx) * (n0 - ty));
+        Assert.Equal(expected, GranulatedKendall.Compute(hp, measure, gap).Psi, 1e-12);
+        Assert.Equal((double)(c - d) / n0, GranulatedKendall.Compute(hp, measure, gap, TauVariant.A).Psi, 1e-12);
+    }
+
     [Fact]
     public void MismatchedInput_Throws()
     {

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 using Npgsql;
 
@@ -12,7 +11,8 @@ namespace Geodesy.Tests.Store;
 /// with password (SCRAM) authentication over TCP, stopped and deleted on dispose. Needs Debian's
 /// <c>postgresql</c> package (binaries in /usr/lib/postgresql/*/bin); when they are missing the tests
 /// that use it FAIL with the install command. As root, the server runs as the <c>postgres</c> user
-/// (initdb refuses root) through <c>setpriv</c>, which execs in place so the child we hold is postgres itself.
+/// (initdb refuses root) through <c>setpriv</c>. The server runs under a small sh watchdog that stops it
+/// when this process goes away, however it goes away.
 /// </summary>
 public sealed class PostgresServer : IDisposable
 {
@@ -55,11 +55,14 @@ public sealed class PostgresServer : IDisposable
                  "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"], root ? ServiceUser : null), "initdb");
 
             Port = FreeLoopbackPort();
-            _postgres = StartProcess(Path.Combine(BinDir, "postgres"),
-                ["-D", data, "-p", Port.ToString(), "-k", Path.Combine(_root, "sock"), "-c", $"listen_addresses={Host}",
+            // Wrapped in sh: when our stdin closes (Dispose, or this test process dies even by kill -9), the
+            // watcher asks postgres for a fast shutdown and removes the folder, so nothing outlives the tests.
+            _postgres = StartProcess("sh",
+                ["-c", WatchdogScript, Path.Combine(BinDir, "postgres"), "-D", data, "-p", Port.ToString(), "-k", Path.Combine(_root, "sock"), "-c", $"listen_addresses={Host}",
                  // Durability does not matter for a throwaway server; speed does.
                  "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                 "-c", "max_connections=60"], root ? ServiceUser : null, _log);
+                 "-c", "max_connections=60"], root ? ServiceUser : null, _log, keepStdinOpen: true,
+                environment: new() { ["GEODESY_PG_ROOT"] = _root });
             AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
             WaitUntilReady();
             Admin($"CREATE ROLE {User} LOGIN PASSWORD '{Password}'");
@@ -121,7 +124,7 @@ public sealed class PostgresServer : IDisposable
     {
         if (Environment.GetEnvironmentVariable("GEODESY_PG_BINDIR") is { Length: > 0 } custom)
             return File.Exists(Path.Combine(custom, "initdb")) ? custom
-                : throw new InvalidOperationException($"GEODESY_PG_BINDIR={custom} has no initdb");
+                : throw new InvalidOperationException($"GEODESY_PG_BINDIR={custom} has no initdb (or unset it and `{InstallHint}`)");
         const string parent = "/usr/lib/postgresql";
         var found = Directory.Exists(parent)
             ? Directory.GetDirectories(parent)
@@ -144,9 +147,19 @@ public sealed class PostgresServer : IDisposable
         return port;
     }
 
+    private const string WatchdogScript = """
+        exec 3<&0
+        "$0" "$@" </dev/null & pid=$!
+        ( read -r _ <&3; kill -INT "$pid" 2>/dev/null ) & watcher=$!
+        wait "$pid"; code=$?
+        kill "$watcher" 2>/dev/null
+        rm -rf "$GEODESY_PG_ROOT"
+        exit "$code"
+        """;
+
     private static ProcessStartInfo StartInfo(string exe, IReadOnlyList<string> args, string? asUser)
     {
-        // setpriv execs the program in place (unlike su/runuser, which fork), so killing our child kills postgres.
+        // setpriv execs the program in place (unlike su/runuser, which fork and wait), so our child is the program.
         var psi = asUser is null ? new ProcessStartInfo(exe) : new ProcessStartInfo("setpriv");
         if (asUser is not null)
             foreach (string a in new[] { $"--reuid={asUser}", $"--regid={asUser}", "--clear-groups", "--", exe })
@@ -160,9 +173,12 @@ public sealed class PostgresServer : IDisposable
         return psi;
     }
 
-    private static Process StartProcess(string exe, IReadOnlyList<string> args, string? asUser, StringBuilder log)
+    private static Process StartProcess(string exe, IReadOnlyList<string> args, string? asUser, StringBuilder log,
+        bool keepStdinOpen = false, Dictionary<string, string>? environment = null)
     {
         var p = new Process { StartInfo = StartInfo(exe, args, asUser) };
+        p.StartInfo.RedirectStandardInput = keepStdinOpen;
+        foreach (var (k, v) in environment ?? []) p.StartInfo.Environment[k] = v;
         DataReceivedEventHandler append = (_, e) =>
         {
             if (e.Data is null) return;
@@ -194,11 +210,6 @@ public sealed class PostgresServer : IDisposable
         if (r.ExitCode != 0) throw new InvalidOperationException($"{what} failed with exit code {r.ExitCode}:\n{r.Output}");
     }
 
-    [DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int sig);
-
-    private const int SigInt = 2; // PostgreSQL "fast" shutdown: disconnect clients, stop cleanly
-
     private void OnProcessExit(object? sender, EventArgs e) => Dispose();
 
     public void Dispose()
@@ -212,7 +223,7 @@ public sealed class PostgresServer : IDisposable
             {
                 if (!p.HasExited)
                 {
-                    kill(p.Id, SigInt);
+                    p.StandardInput.Close(); // the watchdog asks for a fast shutdown
                     if (!p.WaitForExit(10_000)) p.Kill(entireProcessTree: true);
                     p.WaitForExit();
                 }
@@ -220,8 +231,8 @@ public sealed class PostgresServer : IDisposable
             catch (InvalidOperationException) { }
             p.Dispose();
         }
-        try { if (_root is not null) Directory.Delete(_root, recursive: true); }
-        catch (IOException) { }
+        try { if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true); }
+        catch (IOException) { } // includes the watchdog having removed it first
         catch (UnauthorizedAccessException) { }
     }
 }

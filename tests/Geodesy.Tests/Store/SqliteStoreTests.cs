@@ -11,11 +11,8 @@ public abstract class SqliteTempFolder : IDisposable
 
     protected string NewPath() => Path.Combine(Folder, $"{Guid.NewGuid():N}.db");
 
-    public void Dispose()
-    {
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(Folder, recursive: true);
-    }
+    // Stores clear their own connection pools on dispose; raw connections in these tests do not pool.
+    public void Dispose() => Directory.Delete(Folder, recursive: true);
 }
 
 public sealed class SqliteStoreContractTests : StoreContractTests, IDisposable
@@ -46,7 +43,7 @@ public sealed class SqliteStoreTests : SqliteTempFolder
     {
         string path = NewPath();
         using (StoreFactory.Open("sqlite:" + path)) { }
-        using var c = new SqliteConnection($"Data Source={path}");
+        using var c = new SqliteConnection($"Data Source={path};Pooling=False");
         c.Open();
         using var cmd = c.CreateCommand();
         cmd.CommandText = "PRAGMA journal_mode";

@@ -102,7 +102,7 @@ public abstract class StoreContractTests
     [Fact]
     public void Lease_ByConcurrentWorkers_GivesEachTrialToExactlyOne()
     {
-        const int trials = 200;
+        const int trials = 120;
         string uri = NewStoreUri();
         using (OpenWithTrials(uri, "s", trials)) { }
         var leased = new ConcurrentBag<(string Worker, Trial Trial)>();
@@ -114,7 +114,11 @@ public abstract class StoreContractTests
             {
                 using var store = StoreFactory.Open(uri); // one store per worker, as separate processes would
                 start.SignalAndWait();
-                while (store.TryLease("s", $"w{w}", LongLease) is { } t) leased.Add(($"w{w}", t));
+                while (store.TryLease("s", $"w{w}", LongLease) is { } t)
+                {
+                    leased.Add(($"w{w}", t));
+                    Thread.Sleep(2); // a worker works between leases; without it one SQLite writer may take every lock
+                }
             }
             catch (Exception e) { errors.Add(e); }
         })).ToList();
@@ -152,10 +156,11 @@ public abstract class StoreContractTests
     public void Lease_WhenExpired_GoesToAnotherWorker_WithAttemptsIncremented()
     {
         using var store = OpenWithTrials(NewStoreUri(), "s", 1);
-        var first = store.TryLease("s", "A", TimeSpan.FromMilliseconds(300));
+        // Generous margins: the test machine may be loaded, and a stall must not fake an expiry.
+        var first = store.TryLease("s", "A", TimeSpan.FromSeconds(1.5));
         Assert.NotNull(first);
         Assert.Null(store.TryLease("s", "B", LongLease)); // still held by A
-        Thread.Sleep(700);
+        Thread.Sleep(2000);
         var second = store.TryLease("s", "B", LongLease);
         Assert.NotNull(second);
         Assert.Equal((first.Id, "B", 2, TrialStatus.Running), (second.Id, second.Owner, second.Attempts, second.Status));
@@ -169,8 +174,8 @@ public abstract class StoreContractTests
         using var store = OpenWithTrials(NewStoreUri(), "s", 1);
         var t = store.TryLease("s", "A", TimeSpan.FromSeconds(1))!;
         Thread.Sleep(600);
-        Assert.True(store.Heartbeat(t.Id, "A", TimeSpan.FromSeconds(3)));
-        Assert.False(store.Heartbeat(t.Id, "B", TimeSpan.FromSeconds(3)));
+        Assert.True(store.Heartbeat(t.Id, "A", TimeSpan.FromSeconds(6)));
+        Assert.False(store.Heartbeat(t.Id, "B", TimeSpan.FromSeconds(6)));
         Thread.Sleep(700); // past the first expiry, inside the extended one
         Assert.Null(store.TryLease("s", "B", LongLease));
         var stored = store.GetTrial(t.Id)!;
