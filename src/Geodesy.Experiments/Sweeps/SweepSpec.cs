@@ -95,7 +95,7 @@ public sealed class SweepSpec
             if (json[key] is JsonValue v && v.TryGetValue<string>(out var s) && s.Contains('{'))
             {
                 foreach (var (name, value) in assignment) s = s.Replace("{" + name + "}", Text(value), StringComparison.Ordinal);
-                if (s.Contains('{')) throw new InputException($"sweep '{Name}': setting '{key}' = '{s}' has a placeholder no hyperparameter fills");
+                if (s.Contains('{')) throw new InputException($"setting '{key}' = '{s}' has a placeholder no hyperparameter fills");
                 json[key] = s;
             }
         }
@@ -170,7 +170,14 @@ public sealed class SweepSpec
             Base = baseJson, Grid = grid, RandomCount = randomCount, RandomSeed = randomSeed, Random = random,
             Seeds = seeds, Measures = measures, MeasureExamples = measureExamples,
         };
-        if (spec.Expand().Count == 0) throw new InputException($"{source}: the sweep has no trials");
+        try
+        {
+            if (spec.Expand().Count == 0) throw new InputException("the sweep has no trials");
+        }
+        catch (InputException e) when (!e.Message.StartsWith(source, StringComparison.Ordinal))
+        {
+            throw new InputException($"{source}: {e.Message}", e);
+        }
         return spec;
     }
 

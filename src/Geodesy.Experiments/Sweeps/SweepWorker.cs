@@ -95,13 +95,13 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
             store.AddMetricRows(trial.Id, rows.Select(r => new MetricRow(r.Step, r.Epoch, Num(r.TrainLoss), Num(r.TrainAccuracy), Num(r.TestLoss), Num(r.TestAccuracy))));
             var metrics = new Dictionary<string, double>
             {
-                ["train_accuracy"] = (double?)runJson["final"]?["train_accuracy"] ?? double.NaN,
-                ["test_accuracy"] = (double?)runJson["final"]?["test_accuracy"] ?? double.NaN,
-                ["train_loss"] = (double?)runJson["final"]?["train_loss"] ?? double.NaN,
-                ["test_loss"] = (double?)runJson["final"]?["test_loss"] ?? double.NaN,
-                ["epochs"] = (double?)runJson["epochs"] ?? double.NaN,
-                ["steps"] = (double?)runJson["steps"] ?? double.NaN,
-                ["train_seconds"] = (double?)runJson["wall_seconds"] ?? double.NaN,
+                ["train_accuracy"] = Number(runJson["final"]?["train_accuracy"]),
+                ["test_accuracy"] = Number(runJson["final"]?["test_accuracy"]),
+                ["train_loss"] = Number(runJson["final"]?["train_loss"]),
+                ["test_loss"] = Number(runJson["final"]?["test_loss"]),
+                ["epochs"] = Number(runJson["epochs"]),
+                ["steps"] = Number(runJson["steps"]),
+                ["train_seconds"] = Number(runJson["wall_seconds"]),
             };
             if (status == TrialStatus.Completed)
             {
@@ -183,5 +183,10 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
 
     internal static string StatusName(TrialStatus s) => s.ToString().ToLowerInvariant();
     private static double? Num(double x) => double.IsFinite(x) ? x : null;
+
+    /// <summary>A JSON number of any CLR type as a double (NaN when absent or null).</summary>
+    private static double Number(JsonNode? n) => n is JsonValue v
+        ? (v.TryGetValue<double>(out var d) ? d : v.TryGetValue<long>(out var l) ? l : v.TryGetValue<int>(out var i) ? i : double.NaN)
+        : double.NaN;
     private static string Json(JsonObject o) => o.ToJsonString();
 }
