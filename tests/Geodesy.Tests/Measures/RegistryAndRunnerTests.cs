@@ -105,7 +105,6 @@ public class RegistryAndRunnerTests
         var options = new MeasureOptions { SearchExamples = 90, MonteCarloDraws = 2, AscentSteps = 3, SearchDepth = 6, SearchTolerance = 0.03, GradientNoiseBatches = 8, StiffnessExamples = 30, MinSpectrumSize = 6, MinTailSize = 3 };
         using var ctx = Context(model, data, init, options, [Row(0, 1.0), Row(10, 0.05), Row(20, 0.005)], batch: 16);
         var outcomes = MeasureRunner.Compute(ctx, MeasureRegistry.All);
-        foreach (var o in outcomes) Console.WriteLine($"TIMING {o.Name} {o.Seconds:F3} {o.Value?.Value} {o.SkippedReason}");
         Assert.Equal(MeasureRegistry.All.Count, outcomes.Count);
         foreach (var o in outcomes)
         {
