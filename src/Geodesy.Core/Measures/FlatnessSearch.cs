@@ -140,11 +140,13 @@ public static class SharpnessSearch
     /// <summary>
     /// The largest train-error increase found by projected sign-gradient ascent of the cross-entropy
     /// inside the box |u_i| &lt;= r_i (r_i = alpha, or alpha |w_i| + eps when magnitude-aware), from a
-    /// seeded uniform start in the box; the error is checked at every iterate.
+    /// seeded uniform start in the box; the error is checked at every iterate. The ascent stops as
+    /// soon as the deviation exceeds <paramref name="stopAbove"/> (the search only needs to know that).
     /// </summary>
     public static (double Deviation, double StdErr) Deviation(
         nn.Module<Tensor, Tensor> model, ParameterSnapshot weights, ExampleSet set, double baseError,
-        double alpha, bool magnitudeAware, double epsilon, int steps, long seed, Action<long>? countForward = null)
+        double alpha, bool magnitudeAware, double epsilon, int steps, long seed, Action<long>? countForward = null,
+        double stopAbove = double.PositiveInfinity, Action? countGradient = null)
     {
         using var gen = new torch.Generator((ulong)seed);
         using var scope = NewDisposeScope();
@@ -166,7 +168,9 @@ public static class SharpnessSearch
                 }
                 var (_, wrong, g) = MeasureData.LossGradient(model, set.Inputs, set.Labels);
                 countForward?.Invoke(set.Count);
+                countGradient?.Invoke();
                 worst = Math.Max(worst, wrong / (double)set.Count);
+                if (worst - baseError > stopAbove) break;
                 var next = torch.maximum(torch.minimum(u + g.sign() * r * (StepFraction / steps), r), -r);
                 u.copy_(next);
             }
@@ -191,9 +195,8 @@ public static class SharpnessSearch
             long seed = MeasureData.SeedFor(ctx, magnitudeAware ? "sharpness-mag" : "sharpness");
             return DeviationSearch.Bisect(alpha =>
             {
-                ctx.Gradients += o.AscentSteps;
                 return Deviation(ctx.Model, weights, set, baseError, alpha, magnitudeAware, o.MagnitudeEpsilon,
-                    o.AscentSteps, seed, n => ctx.ForwardExamples += n);
+                    o.AscentSteps, seed, n => ctx.ForwardExamples += n, o.TargetDeviation + o.SearchTolerance, () => ctx.Gradients++);
             }, o, baseError, () => ctx.ForwardExamples - start, magnitudeAware ? "sharpness-mag" : "sharpness");
         });
 

@@ -24,6 +24,12 @@ public enum MeasureNeeds
 /// <summary>A measure's value with its uncertainty (null when exact) and extra named numbers.</summary>
 public sealed record MeasureValue(double Value, double? StdErr = null, IReadOnlyDictionary<string, double>? Details = null);
 
+/// <summary>A cached value that owns tensors (kept alive by <see cref="MeasureContext.Cached"/>).</summary>
+public interface ITensorHolder
+{
+    IEnumerable<Tensor> Tensors { get; }
+}
+
 /// <summary>Thrown by a measure that cannot be computed for this input; the reason is reported.</summary>
 public sealed class MeasureSkippedException(string reason) : Exception(reason);
 
@@ -72,7 +78,19 @@ public sealed class MeasureContext : IDisposable
     public T Cached<T>(string key, Func<T> compute) where T : notnull
     {
         if (_cache.TryGetValue(key, out var v)) return (T)v;
-        var value = compute();
+        T value;
+        // Cached tensors outlive the measure that computed them: keep them out of any dispose scope.
+        using (var scope = torch.NewDisposeScope())
+        {
+            value = compute();
+            var tensors = value switch
+            {
+                Tensor t => [t],
+                ITensorHolder h => h.Tensors.ToArray(),
+                _ => Array.Empty<Tensor>(),
+            };
+            if (tensors.Length > 0) scope.Detach(tensors.Cast<IDisposable>());
+        }
         _cache[key] = value;
         return value;
     }

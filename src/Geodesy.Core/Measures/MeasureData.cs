@@ -7,8 +7,9 @@ using static TorchSharp.torch;
 namespace Geodesy.Core.Measures;
 
 /// <summary>Examples held in the model's dtype, ready for repeated evaluation.</summary>
-public sealed class ExampleSet(Tensor inputs, Tensor labels) : IDisposable
+public sealed class ExampleSet(Tensor inputs, Tensor labels) : IDisposable, ITensorHolder
 {
+    public IEnumerable<Tensor> Tensors => [Inputs, Labels];
     public Tensor Inputs { get; } = inputs;
     public Tensor Labels { get; } = labels;
     public long Count => Inputs.shape[0];

@@ -9,8 +9,10 @@ namespace Geodesy.Core.Measures;
 /// One weight layer as the norm measures see it: float64, BatchNorm folded in when one follows it
 /// directly, with the input size a convolution sees (for its exact spectral norm).
 /// </summary>
-public sealed class WeightMatrix : IDisposable
+public sealed class WeightMatrix : IDisposable, ITensorHolder
 {
+    public IEnumerable<Tensor> Tensors => Bias is null ? [Weight] : [Weight, Bias];
+
     public WeightMatrix(string name, int layerIndex, Tensor weight, Tensor? bias, long[]? convInputSize, bool foldedBatchNorm)
     {
         Name = name;
@@ -45,8 +47,9 @@ public sealed class WeightMatrix : IDisposable
 }
 
 /// <summary>The weight matrices of a model and how they were obtained.</summary>
-public sealed class WeightMatrixSet(IReadOnlyList<WeightMatrix> matrices, bool structured, string note) : IDisposable
+public sealed class WeightMatrixSet(IReadOnlyList<WeightMatrix> matrices, bool structured, string note) : IDisposable, ITensorHolder
 {
+    public IEnumerable<Tensor> Tensors => Matrices.SelectMany(m => m.Tensors);
     public IReadOnlyList<WeightMatrix> Matrices { get; } = matrices;
     /// <summary>True when read from a SequentialModel's layers (BatchNorm folded); false for the fallback.</summary>
     public bool Structured { get; } = structured;
