@@ -154,7 +154,7 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
         SafeTensors.LoadInto(model, Path.Combine(dir, RunFiles.FinalWeights));
         SafeTensors.LoadInto(init, Path.Combine(dir, RunFiles.InitWeights));
         var measureData = examples > 0 && examples < data.Train.Count ? data.Train.Take(examples) : data.Train;
-        var context = new MeasureContext
+        using var context = new MeasureContext
         {
             Model = model, InitModel = init, Data = measureData, ArchSpec = spec.Arch, TrainingRecord = rows,
             TrainingBatchSize = spec.Batch, Seed = spec.Seed,
