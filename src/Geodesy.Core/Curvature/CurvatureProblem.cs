@@ -66,7 +66,12 @@ public sealed class CurvatureProblem
         Dimension = _parameters.Sum(p => p.numel());
         NumClasses = ProbeNumClasses();
         CheckLabels();
+        // Only dropout draws random numbers in train mode; leave the global generator alone otherwise.
+        _reseedsDropout = Mode == CurvatureMode.Train && model.modules().Any(m =>
+            m is Dropout or Dropout1d or Dropout2d or Dropout3d or AlphaDropout or FeatureAlphaDropout);
     }
+
+    private readonly bool _reseedsDropout;
 
     public nn.Module<Tensor, Tensor> Model { get; }
     /// <summary>[N, ...], the model's dtype.</summary>
@@ -205,7 +210,7 @@ public sealed class CurvatureProblem
     /// <summary>Call before the forward of a batch inside a pass (fixes the dropout masks).</summary>
     internal void PrepareBatch(Batch b)
     {
-        if (Mode == CurvatureMode.Train) torch.random.manual_seed(Options.DropoutSeed + b.Index).Dispose();
+        if (_reseedsDropout) torch.random.manual_seed(Options.DropoutSeed + b.Index).Dispose();
     }
 
     /// <summary>Logits of a batch, with the autograd graph (inside a pass).</summary>
@@ -231,8 +236,11 @@ public sealed class CurvatureProblem
             if (problem.Mode == CurvatureMode.Train)
             {
                 using (no_grad()) _savedBuffers = problem.Model.buffers().Select(b => b.clone().DetachFromDisposeScope()).ToArray();
-                using var gen = Generator.Default;
-                _rngState = gen.get_state().DetachFromDisposeScope();
+                if (problem._reseedsDropout)
+                {
+                    using var gen = Generator.Default;
+                    _rngState = gen.get_state().DetachFromDisposeScope();
+                }
                 problem.Model.train();
             }
             else
@@ -251,9 +259,12 @@ public sealed class CurvatureProblem
                     for (int i = 0; i < buffers.Length; i++) buffers[i].copy_(_savedBuffers[i]);
                 }
                 foreach (var t in _savedBuffers) t.Dispose();
-                using var gen = Generator.Default;
-                gen.set_state(_rngState!);
-                _rngState!.Dispose();
+                if (_rngState is not null)
+                {
+                    using var gen = Generator.Default;
+                    gen.set_state(_rngState);
+                    _rngState.Dispose();
+                }
             }
             _problem.Model.train(_wasTraining);
             _gradMode.Dispose();
@@ -289,14 +300,14 @@ public sealed class CurvatureProblem
                 var batchLoss = nn.functional.cross_entropy(logits, y).mul(Weight(b));
                 var grads = Autograd.Grad(batchLoss, _parameters);
                 gradient.add_(Models.ParameterVector.Concat(grads));
-                loss += batchLoss.item<double>();
+                loss += batchLoss.ToDouble();
                 correct += logits.detach().argmax(1).eq(y).sum().item<long>();
             }
         }
         if (weightDecay > 0)
         {
             using var w = Models.ParameterVector.Flatten(Model);
-            loss += 0.5 * weightDecay * w.dot(w).item<double>();
+            loss += 0.5 * weightDecay * w.dot(w).ToDouble();
             gradient.add_(w, alpha: weightDecay);
         }
         GradientPasses++;

@@ -61,7 +61,7 @@ public sealed class PerExampleGradients
         double fisher = EmpiricalFisherTrace();
         using var scope = NewDisposeScope();
         var mean = _problem.DataGradient();
-        return fisher - mean.dot(mean).item<double>();
+        return fisher - mean.dot(mean).ToDouble();
     }
 
     /// <summary>

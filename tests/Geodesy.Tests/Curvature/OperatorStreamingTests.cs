@@ -43,6 +43,35 @@ public class OperatorStreamingTests
         }
     }
 
+    /// <summary>float32 rounding on a 39-parameter MLP: far below 1e-4 relative.</summary>
+    private const double Float32Tolerance = 1e-4;
+
+    [Fact]
+    public void Float32_AgreesWithFloat64()
+    {
+        var p64 = Problem("mlp-tanh", n: 10, batchSize: 3);
+        var model32 = Mlp("tanh");
+        model32.to(ScalarType.Float32);
+        var p32 = CurvatureProblem.FromData(model32, p64.Inputs, p64.Labels, p64.Options);
+        Assert.Equal(ScalarType.Float32, p32.DType);
+        using var v = randn([p64.Dimension], dtype: ScalarType.Float64, generator: new Generator(2));
+        using var v32 = v.to_type(ScalarType.Float32);
+        foreach (var kind in new[] { "hessian", "ggn", "fisher", "empirical-fisher", "gradient-covariance" })
+        {
+            using var a = Make(kind, p64).Apply(v);
+            using var b = Make(kind, p32).Apply(v32);
+            Assert.Equal(ScalarType.Float32, b.dtype);
+            using var b64 = b.to_type(ScalarType.Float64);
+            Assert.True(a.sub(b64).norm().item<double>() <= Float32Tolerance * a.norm().item<double>(), kind);
+        }
+        var r64 = p64.LossAndGradient();
+        var r32 = p32.LossAndGradient();
+        Assert.Equal(r64.Loss, r32.Loss, 5);
+        double t64 = new PerExampleGradients(p64).GradientCovarianceTrace();
+        double t32 = new PerExampleGradients(p32).GradientCovarianceTrace();
+        Assert.True(Math.Abs(t64 - t32) <= Float32Tolerance * t64);
+    }
+
     [Fact]
     public void LossAndGradient_StreamedEqualsFullBatch()
     {
