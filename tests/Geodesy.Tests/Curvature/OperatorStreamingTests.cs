@@ -132,7 +132,7 @@ public class OperatorStreamingTests
     {
         var model = Mlp("tanh");
         using (no_grad()) model.parameters().First()[0, 0] = double.NaN;
-        var (x, y) = Data(false, 10);
+        var (x, y) = TestData(false, 10);
         var e = Assert.Throws<InputException>(() => new CurvatureProblem(model, x, y));
         Assert.Contains("0.weight", e.Message);
     }
@@ -140,7 +140,7 @@ public class OperatorStreamingTests
     [Fact]
     public void Problem_RejectsLabelsOutsideTheModelsClasses()
     {
-        var (x, y) = Data(false, 10);
+        var (x, y) = TestData(false, 10);
         y[4] = Classes;
         var e = Assert.Throws<InputException>(() => new CurvatureProblem(Mlp("tanh"), x, y));
         Assert.Contains("out of range", e.Message);
@@ -151,7 +151,7 @@ public class OperatorStreamingTests
     [Fact]
     public void Problem_RejectsCountMismatchShapeMismatchAndDtypeMismatch()
     {
-        var (x, y) = Data(false, 10);
+        var (x, y) = TestData(false, 10);
         Assert.Throws<InputException>(() => new CurvatureProblem(Mlp("tanh"), x, y.narrow(0, 0, 9)));
         // 7 features for a 5-input MLP: the forward probe fails with a normal exception first.
         using var wide = randn(10, 7, dtype: ScalarType.Float64);

@@ -58,7 +58,7 @@ internal static class OperatorTestSupport
         return model;
     }
 
-    public static (Tensor Inputs, Tensor Labels) Data(bool image, long n, long seed = 3)
+    public static (Tensor Inputs, Tensor Labels) TestData(bool image, long n, long seed = 3)
     {
         var gen = new Generator((ulong)seed);
         var x = image ? randn([n, 1, 4, 4], dtype: ScalarType.Float64, generator: gen) : randn([n, 5], dtype: ScalarType.Float64, generator: gen);
@@ -75,7 +75,7 @@ internal static class OperatorTestSupport
             "cnn-eval" or "cnn-train" => (nn.Module<Tensor, Tensor>)Cnn(),
             _ => throw new ArgumentException(name),
         };
-        var (x, y) = Data(name.StartsWith("cnn"), n);
+        var (x, y) = TestData(name.StartsWith("cnn"), n);
         var mode = name == "cnn-train" ? CurvatureMode.Train : CurvatureMode.Eval;
         return new CurvatureProblem(model, x, y, new CurvatureOptions
         {

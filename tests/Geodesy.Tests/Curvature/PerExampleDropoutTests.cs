@@ -20,7 +20,7 @@ public class PerExampleDropoutTests
     {
         var mlp = Mlp("tanh");
         var model = new SequentialModel("mlp-dropout", [.. mlp.Layers.Take(2), nn.Dropout(0.5), mlp.Layers[2]], flattenInput: true);
-        var (x, y) = Data(false, 10);
+        var (x, y) = TestData(false, 10);
         return new CurvatureProblem(model, x, y, new CurvatureOptions { Mode = CurvatureMode.Train, BatchSize = 4, DropoutSeed = 17 });
     }
 

@@ -56,7 +56,7 @@ public class PerExampleGradientTests
     [Fact]
     public void NonSequentialModel_FallsBackToSingleExampleLoop()
     {
-        var (x, y) = Data(true, 9);
+        var (x, y) = TestData(true, 9);
         var p = new CurvatureProblem(new Wrapped(Cnn()), x, y, new CurvatureOptions { BatchSize = 4 });
         var per = new PerExampleGradients(p);
         Assert.False(per.IsClosedForm);
