@@ -73,7 +73,7 @@ public static class DataSpecs
                 if (subset < 1 || subset > labels.Length)
                     throw new InputException($"data spec '{spec}': subset {subset} is outside [1, {labels.Length}] (the number of training examples)");
                 // Stratify on the clean labels, so a source's corruption does not bias the subset.
-                var keep = Stratified.Permutation(clean, raw.NumClasses, DataRandom.Stream(options.Seed, "subset"))[..subset];
+                var keep = Stratified.Permutation(clean, raw.NumClasses, SeededRandom.Stream(options.Seed, "subset"))[..subset];
                 using (var index = torch.tensor(keep.Select(i => (long)i).ToArray()))
                 {
                     var selected = trainInputs.index_select(0, index);
@@ -90,7 +90,7 @@ public static class DataSpecs
 
             if (options.LabelNoise > 0)
             {
-                var random = DataRandom.Stream(options.Seed, "label-noise");
+                var random = SeededRandom.Stream(options.Seed, "label-noise");
                 for (int i = 0; i < labels.Length; i++)
                     if (random.NextDouble() < options.LabelNoise)
                         labels[i] = random.OtherClass(labels[i], raw.NumClasses);

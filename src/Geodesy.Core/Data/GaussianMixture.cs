@@ -22,14 +22,14 @@ internal static class GaussianMixture
         long seed = args.Long("seed", 0);
         Synthetic.CheckSize(args, (long)(n + test) * dim);
 
-        var means = Directions(classes, dim, DataRandom.Stream(seed, "gaussian-mixture/means"));
+        var means = Directions(classes, dim, SeededRandom.Stream(seed, "gaussian-mixture/means"));
         for (int c = 0; c < classes; c++)
             for (int d = 0; d < dim; d++)
                 means[c][d] *= sep;
 
         (float[] x, long[] y) Sample(int count, string stream)
         {
-            var random = DataRandom.Stream(seed, stream);
+            var random = SeededRandom.Stream(seed, stream);
             var x = new float[(long)count * dim];
             var y = new long[count];
             for (int i = 0; i < count; i++)
@@ -49,7 +49,7 @@ internal static class GaussianMixture
     }
 
     /// <summary>Unit directions; orthonormal (Gram-Schmidt) when count ≤ dim.</summary>
-    private static double[][] Directions(int count, int dim, DataRandom random)
+    private static double[][] Directions(int count, int dim, SeededRandom random)
     {
         var u = new double[count][];
         for (int c = 0; c < count; c++)

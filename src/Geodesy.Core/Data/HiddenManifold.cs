@@ -26,8 +26,8 @@ internal static class HiddenManifold
         long seed = args.Long("seed", 0);
         Synthetic.CheckSize(args, (long)(n + test) * dim);
 
-        var features = Gaussian(DataRandom.Stream(seed, "hidden-manifold/features"), dim, latent);
-        var teacherRandom = DataRandom.Stream(seed, "hidden-manifold/teacher");
+        var features = Gaussian(SeededRandom.Stream(seed, "hidden-manifold/features"), dim, latent);
+        var teacherRandom = SeededRandom.Stream(seed, "hidden-manifold/teacher");
         int scores = classes == 2 ? 1 : classes;
         double[,]? hiddenWeights = teacher == "two-layer" ? Gaussian(teacherRandom, latent, latent) : null;
         var outputWeights = Gaussian(teacherRandom, scores, latent);
@@ -41,7 +41,7 @@ internal static class HiddenManifold
 
         (float[] x, long[] y) Sample(int count, string stream)
         {
-            var random = DataRandom.Stream(seed, stream);
+            var random = SeededRandom.Stream(seed, stream);
             var x = new float[(long)count * dim];
             var y = new long[count];
             var z = new double[latent];
@@ -89,7 +89,7 @@ internal static class HiddenManifold
         return best;
     }
 
-    private static double[,] Gaussian(DataRandom random, int rows, int columns)
+    private static double[,] Gaussian(SeededRandom random, int rows, int columns)
     {
         var m = new double[rows, columns];
         for (int r = 0; r < rows; r++)

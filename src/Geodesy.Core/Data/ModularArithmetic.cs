@@ -35,7 +35,7 @@ internal static class ModularArithmetic
             throw args.Error($"train={trainFraction} leaves {trainCount} of {total} pairs for training; both train and test need at least one");
 
         var order = Enumerable.Range(0, total).ToArray();
-        DataRandom.Stream(seed, "modular/split").Shuffle(order);
+        SeededRandom.Stream(seed, "modular/split").Shuffle(order);
         var trainPairs = order[..trainCount].Select(i => pairs[i]).ToArray();
         var testPairs = order[trainCount..].Select(i => pairs[i]).ToArray();
 
@@ -44,7 +44,7 @@ internal static class ModularArithmetic
         int corrupted = (int)Math.Round(corrupt * trainCount, MidpointRounding.AwayFromZero);
         if (corrupted > 0)
         {
-            var random = DataRandom.Stream(seed, "modular/corrupt");
+            var random = SeededRandom.Stream(seed, "modular/corrupt");
             var positions = Enumerable.Range(0, trainCount).ToArray();
             random.Shuffle(positions);
             foreach (int i in positions[..corrupted])

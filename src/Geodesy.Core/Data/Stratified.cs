@@ -58,7 +58,7 @@ public static class Stratified
     }
 
     /// <summary>All indices, shuffled within each class by <paramref name="random"/> and interleaved by class.</summary>
-    public static int[] Permutation(ReadOnlySpan<long> labels, int numClasses, DataRandom random)
+    public static int[] Permutation(ReadOnlySpan<long> labels, int numClasses, SeededRandom random)
     {
         var byClass = IndicesByClass(labels, numClasses);
         foreach (var members in byClass)

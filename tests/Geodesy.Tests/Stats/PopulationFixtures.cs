@@ -1,3 +1,4 @@
+using Geodesy.Core;
 using Geodesy.Core.Stats;
 
 namespace Geodesy.Tests.Stats;

@@ -1,17 +1,20 @@
-namespace Geodesy.Core.Data;
+namespace Geodesy.Core;
 
 /// <summary>
-/// The seeded generator behind every random choice of the data layer (splits, subsets, label
-/// noise, synthetic sets). It is xoshiro256** seeded through SplitMix64, written out here so that
-/// a (seed, stream) pair gives the same numbers on every platform and .NET version, which
-/// System.Random does not promise. Independent streams come from <see cref="Stream"/>.
+/// The seeded generator behind Geodesy's own random choices (data splits, subsets, label noise,
+/// synthetic sets, bootstrap resamples, noisy oracles). It is xoshiro256** seeded through
+/// SplitMix64, written out here so that a (seed, stream) pair gives the same numbers on every
+/// platform and .NET version, which System.Random does not promise. Independent streams come
+/// from <see cref="Stream"/>.
 /// </summary>
-public sealed class DataRandom
+public sealed class SeededRandom
 {
     private ulong _s0, _s1, _s2, _s3;
     private double? _spareGaussian;
 
-    public DataRandom(ulong seed)
+    public SeededRandom(long seed) : this(unchecked((ulong)seed)) { }
+
+    public SeededRandom(ulong seed)
     {
         ulong x = seed;
         _s0 = SplitMix64(ref x);
@@ -21,14 +24,14 @@ public sealed class DataRandom
     }
 
     /// <summary>A generator for the named stream of a seed: different names give independent streams.</summary>
-    public static DataRandom Stream(long seed, string name)
+    public static SeededRandom Stream(long seed, string name)
     {
         // FNV-1a of the name, mixed with the seed, so "train" and "test" never share numbers.
         ulong h = 14695981039346656037UL;
         foreach (char c in name)
             h = (h ^ c) * 1099511628211UL;
         ulong x = unchecked((ulong)seed) ^ h;
-        return new DataRandom(SplitMix64(ref x));
+        return new SeededRandom(SplitMix64(ref x));
     }
 
     private static ulong SplitMix64(ref ulong x)
