@@ -8,6 +8,7 @@ public static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return TrainCommand.Create();
+        yield return CurvatureCommand.Create();
         yield return StudyCommands.Study();
         yield return StudyCommands.Sweep();
         yield return StudyCommands.Worker();
