@@ -146,6 +146,8 @@ public static class StudyCommands
         var store = StoreOption(false);
         var spec = new Option<string?>("--spec") { Description = "Sweep spec (YAML) instead of the default 27-model study" };
         var workers = WorkersOption();
+        workers.DefaultValueFactory = _ => Math.Clamp(Environment.ProcessorCount, 1, 2);
+        workers.Description = "Number of worker processes (default: 2 on a machine with 2 or more cores, each with its share of the threads)";
         var threads = CommonOptions.Threads();
         var cmd = new Command("study", "The main job: train a population of models, compute every measure on each, rank the measures against the generalization gap, and write the report. Re-running continues where it stopped.")
         { data, outDir, store, spec, workers, threads };
