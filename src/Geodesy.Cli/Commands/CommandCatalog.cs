@@ -8,6 +8,7 @@ public static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return TrainCommand.Create();
+        yield return MeasureCommand.Create();
         yield return StudyCommands.Study();
         yield return StudyCommands.Sweep();
         yield return StudyCommands.Worker();
