@@ -37,7 +37,6 @@ public static class MeasureCommand
         var measures = new Option<string>("--measures") { Description = "'all' or a comma-separated list of measure names (see --list)", DefaultValueFactory = _ => "all" };
         var seed = new Option<long?>("--seed") { Description = "Seed of every random choice of the measures (default: the run's seed, else 0)" };
         var dtype = new Option<string?>("--dtype") { Description = "float32 | float64: compute every measure in this dtype (default: the model in float32, curvature measures in float64)" };
-        dtype.AcceptOnlyFromAmong("float32", "float64");
         var examples = new Option<int?>("--examples") { Description = "Measure on the first N training examples (default: all of them; sharpness/PAC-Bayes, curvature and stiffness use seeded subsets of 1000, 1000 and 200 of these)" };
         var batch = new Option<int?>("--batch") { Description = "Training batch size for the gradient-noise measures (default: the run's, else 64)" };
         var threads = CommonOptions.Threads();
@@ -108,6 +107,7 @@ public static class MeasureCommand
         // Everything that can be checked without tensors first, so mistakes fail fast.
         var selected = MeasureRegistry.Select(r.Measures);
         if (r.Examples is < 1) throw new InputException($"--examples must be at least 1 (got {r.Examples})");
+        if (r.DType is not (null or "float32" or "float64")) throw new InputException($"--dtype must be float32 or float64 (got '{r.DType}')");
         if (r.Batch is < 1) throw new InputException($"--batch must be at least 1 (got {r.Batch})");
         var folder = r.Run is null ? null : ReadRunFolder(r.Run);
         string arch = r.Arch ?? folder?.Spec.Arch ?? throw new InputException("give --arch SPEC (or --run DIR)");
@@ -373,7 +373,10 @@ public static class MeasureCommand
         var all = MeasureRegistry.All;
         if (TrainingProgress.IsInteractive(o))
         {
-            var table = new Table().AddColumns("name", "family", "needs", "cost", "citation");
+            // Only the citation wraps: the other columns keep their width on narrow terminals.
+            var table = new Table().Border(TableBorder.Simple).AddColumns(
+                new TableColumn("name").NoWrap(), new TableColumn("family").NoWrap(), new TableColumn("needs").NoWrap(),
+                new TableColumn("cost").NoWrap().RightAligned(), new TableColumn("citation"));
             foreach (var m in all)
                 table.AddRow(Markup.Escape(m.Name), m.Family.ToString(), NeedsText(m.Needs), m.Cost.ToString(CultureInfo.InvariantCulture), Markup.Escape(m.Citation));
             AnsiConsole.Write(table);

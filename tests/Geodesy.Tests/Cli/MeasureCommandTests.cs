@@ -123,11 +123,12 @@ public class MeasureCommandTests(TrainedRunFixture run) : IClassFixture<TrainedR
     {
         { "does not exist", ["--arch", TrainedRunFixture.Arch, "--weights", "/no/such/final.safetensors", "--data", TrainedRunFixture.DataSpec] },
         { "does not fit", ["--arch", "mlp:6-9-3", "--weights", "@final", "--data", TrainedRunFixture.DataSpec] },
-        { "6", ["--arch", "mlp:7-8-3", "--weights", "@final", "--data", TrainedRunFixture.DataSpec] },
+        { "expects 7 inputs", ["--arch", "mlp:7-8-3", "--weights", "@final", "--data", TrainedRunFixture.DataSpec] },
         { "path-norm", ["--run", "@run", "--measures", "path-nrom"] },
         { "does not exist", ["--run", "/no/such/run"] },
         { "--arch", ["--weights", "@final", "--data", TrainedRunFixture.DataSpec] },
         { "--examples", ["--run", "@run", "--examples", "0"] },
+        { "--dtype", ["--run", "@run", "--dtype", "float16"] },
         { "--init-weights", ["--run", "@run", "--init-weights", "/no/such/init.safetensors"] },
     };
 
