@@ -17,6 +17,9 @@ if [ ${#need[@]} -gt 0 ]; then
   command -v pg_ctlcluster >/dev/null 2>&1 && { $SUDO pg_ctlcluster 15 main stop 2>/dev/null || true; }
 fi
 
+# libtorch workers busy-wait by default; passive waiting keeps parallel test classes from starving each other.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+
 results="$(pwd)/TestResults"
 rm -rf "$results"
 status=0

@@ -8,13 +8,14 @@ public static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return TrainCommand.Create();
-        yield return CurvatureCommand.Create();
         yield return StudyCommands.Study();
+        yield return ModelsCommand.Create();
+        yield return CurvatureCommand.Create();
+        yield return MeasureCommand.Create();
         yield return StudyCommands.Sweep();
         yield return StudyCommands.Worker();
         yield return StudyCommands.Rank();
         yield return StudyCommands.Report();
         yield return VersionCommand.Create();
-        yield return ModelsCommand.Create();
     }
 }

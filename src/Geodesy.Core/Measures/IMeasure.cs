@@ -149,6 +149,21 @@ public sealed record MeasureOptions
     public int MinTailSize { get; init; } = 10;
     /// <summary>Examples per forward batch (memory bound, not a statistical choice).</summary>
     public int EvalBatchSize { get; init; } = 2000;
+    /// <summary>
+    /// The dtype the curvature measures compute in: a copy of the model in this dtype is made when the
+    /// model has another (the measured model itself is never changed). float64 by default, as DESIGN.md asks of curvature.
+    /// </summary>
+    public ScalarType CurvatureDType { get; init; } = ScalarType.Float64;
+    /// <summary>Examples (seeded subset of the measured data) the curvature measures use; all of them when larger.</summary>
+    public int CurvatureExamples { get; init; } = 1000;
+    /// <summary>Relative residual at which Lanczos accepts the top Hessian eigenvalue.</summary>
+    public double EigenTolerance { get; init; } = 1e-3;
+    /// <summary>Budget of Hessian-vector products for the top eigenvalue (Lanczos usually needs 20-40).</summary>
+    public int EigenMatvecs { get; init; } = 100;
+    /// <summary>Budget of Hessian-vector products for each randomized trace estimate (Hutch++, Tr/||.||_F).</summary>
+    public int TraceMatvecs { get; init; } = 60;
+    /// <summary>Labels drawn from the model per input for Tr(F) (2 or more give the within-example standard error).</summary>
+    public int FisherSamples { get; init; } = 4;
 
     /// <summary>Rejects values that make no sense, naming the option.</summary>
     public void Validate()
@@ -169,6 +184,13 @@ public sealed record MeasureOptions
         Positive(nameof(MinSpectrumSize), MinSpectrumSize);
         Positive(nameof(MinTailSize), MinTailSize);
         Positive(nameof(EvalBatchSize), EvalBatchSize);
+        Positive(nameof(CurvatureExamples), CurvatureExamples);
+        Positive(nameof(EigenMatvecs), EigenMatvecs);
+        Positive(nameof(FisherSamples), FisherSamples);
+        if (!(EigenTolerance > 0 && EigenTolerance < 1)) throw new InputException($"measure option EigenTolerance must be in (0, 1) (got {EigenTolerance})");
+        if (TraceMatvecs < 6) throw new InputException($"measure option TraceMatvecs must be at least 6 (got {TraceMatvecs})");
+        if (CurvatureDType != ScalarType.Float32 && CurvatureDType != ScalarType.Float64)
+            throw new InputException($"measure option CurvatureDType must be float32 or float64 (got {CurvatureDType})");
         if (TargetDeviation >= 1) throw new InputException($"measure option TargetDeviation must be below 1 (got {TargetDeviation})");
         if (MinTailSize < 2) throw new InputException($"measure option MinTailSize must be at least 2 (got {MinTailSize})");
     }

@@ -25,5 +25,9 @@ public static class Citations
     public const string Papyan = "Papyan, Han, Donoho. Prevalence of neural collapse during the terminal phase of deep learning training. PNAS 2020";
     public const string Fort = "Fort, Nowak, Jastrzebski, Narayanan. Stiffness: A New Perspective on Generalization in Neural Networks. arXiv:1901.09491, 2019";
     public const string Martin = "Martin, Mahoney. Implicit Self-Regularization in Deep Neural Networks (WeightWatcher). JMLR 2021; Clauset, Shalizi, Newman. Power-law distributions in empirical data. SIAM Review 2009";
+    public const string PyHessian = "Yao, Gholami, Keutzer, Mahoney. PyHessian: Neural Networks Through the Lens of the Hessian. IEEE BigData 2020; Keskar et al. ICLR 2017";
+    public const string HutchPlusPlus = "Yao et al. PyHessian (IEEE BigData 2020) for the Hessian trace; Meyer, Musco, Musco, Woodruff. Hutch++: Optimal Stochastic Trace Estimation. SOSA 2021";
+    public const string FisherTrace = "Jastrzebski, Arpit, Astrand, Kerg, Wang, Xiong, Socher, Cho, Geras. Catastrophic Fisher Explosion: Early Phase Fisher Matrix Impacts Generalization. ICML 2021";
+    public const string Goldilocks = "Fort, Scherlis. The Goldilocks Zone: Towards Better Understanding of Neural Network Loss Landscapes. AAAI 2019";
     public const string GradNoise = "Jiang et al. 2020 (Fantastic), grad-noise-final; Liu et al. Understanding Why Neural Networks Generalize Well Through GSNR of Parameters. ICLR 2020";
 }

@@ -25,6 +25,8 @@ public static class MeasureRegistry
         new SharpnessInitMeasure(), new SharpnessOrigMeasure(), new SharpnessFlatnessMeasure(),
         new SharpnessMagInitMeasure(), new SharpnessMagOrigMeasure(), new SharpnessMagFlatnessMeasure(),
         new EpsilonSharpnessMeasure(),
+        // curvature (through Core/Curvature, in MeasureOptions.CurvatureDType)
+        new HessianTopEigenvalueMeasure(), new HessianTraceMeasure(), new FisherTraceMeasure(), new TraceOverFrobeniusMeasure(),
         // flatness of the representation
         new RelativeFlatnessMeasure(),
         // gradient noise and optimisation speed
