@@ -353,7 +353,7 @@ public static class MeasureCommand
         {
             o.WriteLine();
             o.WriteLine("skipped:");
-            foreach (var r in skipped) o.WriteLine($"  {r.Outcome.Name}: {r.Outcome.SkippedReason}");
+            foreach (var r in skipped) o.WriteLine(r.Outcome.SkippedReason is { } why && why.StartsWith(r.Outcome.Name, StringComparison.Ordinal) ? $"  {why}" : $"  {r.Outcome.Name}: {r.Outcome.SkippedReason}");
         }
         o.WriteLine($"total {rows.Sum(r => r.Outcome.Seconds):F1} s ({rows.Sum(r => r.CpuSeconds):F1} s of processor time)");
     }
