@@ -154,31 +154,11 @@ public static class SharpnessSearch
         var r = magnitudeAware ? w.abs() * alpha + epsilon : torch.full_like(w, alpha);
         var u = (torch.rand(w.shape, dtype: w.dtype, generator: gen) * 2 - 1) * r;
         double worst = 0;
-        try
+        ProjectedAscent(model, weights, set, w, u, r, steps, (_, error) =>
         {
-            for (int t = 0; t <= steps; t++)
-            {
-                using var stepScope = NewDisposeScope();
-                weights.Set(w + u);
-                if (t == steps)
-                {
-                    worst = Math.Max(worst, MeasureData.LossError(model, set, (int)set.Count).Error);
-                    countForward?.Invoke(set.Count);
-                    break;
-                }
-                var (_, wrong, g) = MeasureData.LossGradient(model, set.Inputs, set.Labels);
-                countForward?.Invoke(set.Count);
-                countGradient?.Invoke();
-                worst = Math.Max(worst, wrong / (double)set.Count);
-                if (worst - baseError > stopAbove) break;
-                var next = torch.maximum(torch.minimum(u + g.sign() * r * (StepFraction / steps), r), -r);
-                u.copy_(next);
-            }
-        }
-        finally
-        {
-            weights.Restore();
-        }
+            worst = Math.Max(worst, error);
+            return worst - baseError <= stopAbove;
+        }, countForward, countGradient);
         return (worst - baseError, 0);
     }
 
@@ -213,22 +193,46 @@ public static class SharpnessSearch
         var r = (w.abs() + 1) * eps;
         var u = torch.zeros_like(w);
         double baseLoss = double.NaN, maxLoss = double.NegativeInfinity;
-        for (int t = 0; t <= steps; t++)
+        ProjectedAscent(model, weights, set, w, u, r, steps, (loss, _) =>
         {
-            using var stepScope = NewDisposeScope();
-            weights.Set(w + u);
-            if (t == steps)
-            {
-                maxLoss = Math.Max(maxLoss, MeasureData.LossError(model, set, (int)set.Count).Loss);
-                countForward?.Invoke(set.Count);
-                break;
-            }
-            var (loss, _, g) = MeasureData.LossGradient(model, set.Inputs, set.Labels);
-            countForward?.Invoke(set.Count);
-            if (t == 0) baseLoss = loss;
+            if (double.IsNaN(baseLoss)) baseLoss = loss; // the first iterate is u = 0
             maxLoss = Math.Max(maxLoss, loss);
-            u.copy_(torch.maximum(torch.minimum(u + g.sign() * r * (StepFraction / steps), r), -r));
-        }
+            return true;
+        }, countForward, null);
         return (100 * (maxLoss - baseLoss) / (1 + baseLoss), baseLoss, maxLoss);
+    }
+
+    /// <summary>
+    /// Projected sign-gradient ascent of the cross-entropy from u inside the box |u_i| &lt;= r_i:
+    /// <paramref name="steps"/> gradient steps, then a final evaluation. <paramref name="observe"/>
+    /// gets (loss, error) of every iterate and returns false to stop early. Restores the weights.
+    /// </summary>
+    private static void ProjectedAscent(nn.Module<Tensor, Tensor> model, ParameterSnapshot weights, ExampleSet set,
+        Tensor w, Tensor u, Tensor r, int steps, Func<double, double, bool> observe, Action<long>? countForward, Action? countGradient)
+    {
+        try
+        {
+            for (int t = 0; t <= steps; t++)
+            {
+                using var stepScope = NewDisposeScope();
+                weights.Set(w + u);
+                if (t == steps)
+                {
+                    var (loss, error) = MeasureData.LossError(model, set, (int)set.Count);
+                    countForward?.Invoke(set.Count);
+                    observe(loss, error);
+                    break;
+                }
+                var (batchLoss, wrong, g) = MeasureData.LossGradient(model, set.Inputs, set.Labels);
+                countForward?.Invoke(set.Count);
+                countGradient?.Invoke();
+                if (!observe(batchLoss, wrong / (double)set.Count)) break;
+                u.copy_(torch.maximum(torch.minimum(u + g.sign() * r * (StepFraction / steps), r), -r));
+            }
+        }
+        finally
+        {
+            weights.Restore();
+        }
     }
 }
