@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Geodesy.Experiments.Store;
 using Geodesy.Experiments.Sweeps;
+using Geodesy.Tests.Store;
 using static Geodesy.Tests.TestSupport;
 
 namespace Geodesy.Tests.Sweeps;
@@ -12,7 +13,7 @@ namespace Geodesy.Tests.Sweeps;
 /// </summary>
 public class WorkerFaultTests
 {
-    private const string Spec = """
+    internal const string Spec = """
         name: fault
         base:
           data: "gaussian-mixture:classes=3,dim=8,sep=3,n=1200"
@@ -37,29 +38,60 @@ public class WorkerFaultTests
         return p;
     }
 
-    internal static void RunKillingWorkers(string storeUri, string runs, int workers, int kills, int seed)
+    /// <summary>
+    /// Runs <paramref name="workers"/> worker processes on the store's sweep and, <paramref name="kills"/>
+    /// times, SIGKILLs a random worker that holds a lease (one in the middle of a trial), then starts
+    /// a replacement. Waits until every worker has finished; returns how many kills hit a leaseholder.
+    /// </summary>
+    internal static int RunKillingWorkers(string storeUri, string runs, int workers, int kills, int seed)
     {
         var rng = new Random(seed);
         string[] WorkerArgs(int i) => ["worker", "--store", storeUri, "--runs", runs, "--threads", "1", "--lease", "3", "--name", $"w{i}"];
-        var procs = Enumerable.Range(0, workers).Select(i => StartGeodesy(WorkerArgs(i))).ToList();
-        int next = workers;
+        var procs = Enumerable.Range(0, workers).Select(i => (Name: $"w{i}", Process: StartGeodesy(WorkerArgs(i)))).ToList();
+        int next = workers, hits = 0;
+        using var store = StoreFactory.Open(storeUri);
+        string sweepId = store.ListSweeps()[^1].Id;
         try
         {
             for (int k = 0; k < kills; k++)
             {
                 Thread.Sleep(800 + rng.Next(1500));
-                var alive = procs.Where(p => !p.HasExited).ToList();
+                var alive = procs.Where(p => !p.Process.HasExited).ToList();
                 if (alive.Count == 0) break;
-                alive[rng.Next(alive.Count)].Kill(); // SIGKILL: no cleanup, no lease release
-                procs.Add(StartGeodesy(WorkerArgs(next++)));
+                var owners = store.ListTrials(sweepId).Where(t => t.Status == TrialStatus.Running).Select(t => t.Owner).ToHashSet();
+                var training = alive.Where(p => owners.Contains(p.Name)).ToList();
+                var victim = training.Count > 0 ? training[rng.Next(training.Count)] : alive[rng.Next(alive.Count)];
+                if (training.Count > 0) hits++;
+                victim.Process.Kill(); // SIGKILL: no cleanup, no lease release
+                procs.Add(($"w{next}", StartGeodesy(WorkerArgs(next++))));
             }
             foreach (var p in procs)
-                Assert.True(p.WaitForExit(240_000), "a worker did not finish");
+                Assert.True(p.Process.WaitForExit(WorkerDeadlineMs), $"worker {p.Name} did not finish within {WorkerDeadlineMs / 1000} s");
         }
         finally
         {
-            foreach (var p in procs) { if (!p.HasExited) p.Kill(); p.Dispose(); }
+            foreach (var (_, p) in procs) { if (!p.HasExited) p.Kill(); p.Dispose(); }
         }
+        return hits;
+    }
+
+    private const int WorkerDeadlineMs = 240_000;
+
+    /// <summary>Runs the spec uninterrupted with one worker into a SQLite store (the reference run).</summary>
+    internal static void RunReference(string yamlPath, string dbPath, string runs)
+    {
+        var reference = StartGeodesy("sweep", "--spec", yamlPath, "--store", "sqlite:" + dbPath, "--runs", runs, "--workers", "1", "--threads", "1");
+        Assert.True(reference.WaitForExit(WorkerDeadlineMs), "the reference sweep did not finish");
+        Assert.Equal(0, reference.ExitCode);
+    }
+
+    /// <summary>The kills really interrupted trials: some trial was leased more than once.</summary>
+    internal static void AssertTrialsWereInterrupted(IExperimentStore store, string sweepId, int hits)
+    {
+        Assert.True(hits > 0, "no kill hit a worker holding a lease");
+        var trials = store.ListTrials(sweepId);
+        Assert.True(trials.Sum(t => t.Attempts) > trials.Count,
+            $"every trial was leased once ({trials.Count}) although {hits} kill(s) hit a leaseholder");
     }
 
     internal static void AssertSameResults(IExperimentStore expected, IExperimentStore actual, string sweepId)
@@ -87,18 +119,17 @@ public class WorkerFaultTests
     {
         using var tmp = new TempDir();
         File.WriteAllText(tmp["s.yaml"], Spec);
-        var reference = StartGeodesy("sweep", "--spec", tmp["s.yaml"], "--store", "sqlite:" + tmp["ref.db"], "--runs", tmp["ref-runs"], "--workers", "1", "--threads", "1");
-        Assert.True(reference.WaitForExit(240_000));
-        Assert.Equal(0, reference.ExitCode);
+        RunReference(tmp["s.yaml"], tmp["ref.db"], tmp["ref-runs"]);
 
         string uri = "sqlite:" + tmp["faulty.db"];
         string sweepId;
         using (var store = StoreFactory.Open(uri)) sweepId = SweepRunner.Register(store, SweepSpec.Parse(Spec)).SweepId;
-        RunKillingWorkers(uri, tmp["faulty-runs"], workers: 3, kills: 4, seed: 1);
+        int hits = RunKillingWorkers(uri, tmp["faulty-runs"], workers: 3, kills: 4, seed: 1);
 
         using var expected = StoreFactory.Open("sqlite:" + tmp["ref.db"]);
         using var actual = StoreFactory.Open(uri);
         AssertSameResults(expected, actual, sweepId);
+        AssertTrialsWereInterrupted(actual, sweepId, hits);
         Assert.Empty(Directory.GetDirectories(tmp["faulty-runs"], "*.partial-*"));
     }
 
@@ -130,5 +161,33 @@ public class WorkerFaultTests
         Assert.Equal(1, r.ExitCode);
         Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("127.0.0.1:1", r.Stderr);
+    }
+}
+
+/// <summary>
+/// The same crash-safety scenario against a real PostgreSQL server (started by the tests): three
+/// worker processes, random leaseholders SIGKILLed during training and replaced; every trial ends
+/// completed exactly once with results identical to an uninterrupted (SQLite) run.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class PostgresWorkerFaultTests(PostgresServer server)
+{
+    [Fact]
+    public void KilledPostgresWorkersLoseNothingAndMatchAnUninterruptedRun()
+    {
+        using var tmp = new TempDir();
+        File.WriteAllText(tmp["s.yaml"], WorkerFaultTests.Spec);
+        WorkerFaultTests.RunReference(tmp["s.yaml"], tmp["ref.db"], tmp["ref-runs"]);
+
+        string uri = server.CreateDatabase();
+        string sweepId;
+        using (var store = StoreFactory.Open(uri)) sweepId = SweepRunner.Register(store, SweepSpec.Parse(WorkerFaultTests.Spec)).SweepId;
+        int hits = WorkerFaultTests.RunKillingWorkers(uri, tmp["faulty-runs"], workers: 3, kills: 5, seed: 2);
+
+        using var expected = StoreFactory.Open("sqlite:" + tmp["ref.db"]);
+        using var actual = StoreFactory.Open(uri);
+        WorkerFaultTests.AssertSameResults(expected, actual, sweepId);
+        WorkerFaultTests.AssertTrialsWereInterrupted(actual, sweepId, hits);
+        Assert.Empty(Directory.GetDirectories(tmp["faulty-runs"], "*.partial-*"));
     }
 }
