@@ -13,6 +13,9 @@ namespace Geodesy.Tests.Sweeps;
 /// </summary>
 public class WorkerFaultTests
 {
+    /// <summary>Leaseholders killed per fault test: each costs a re-run of a trial after its lease expires.</summary>
+    internal const int Kills = 4;
+
     internal const string Spec = """
         name: fault
         base:
@@ -39,30 +42,35 @@ public class WorkerFaultTests
     }
 
     /// <summary>
-    /// Runs <paramref name="workers"/> worker processes on the store's sweep and, <paramref name="kills"/>
-    /// times, SIGKILLs a random worker that holds a lease (one in the middle of a trial), then starts
-    /// a replacement. Waits until every worker has finished; returns how many kills hit a leaseholder.
+    /// Runs <paramref name="workers"/> worker processes on the store's newest sweep and, <paramref name="kills"/>
+    /// times, waits until some worker holds a lease, lets it train for a random moment, SIGKILLs a random
+    /// leaseholder and starts a replacement. Waits until every worker has finished; returns the number of
+    /// kills (fewer than asked only if the sweep ran out of trials first).
     /// </summary>
     internal static int RunKillingWorkers(string storeUri, string runs, int workers, int kills, int seed)
     {
         var rng = new Random(seed);
         string[] WorkerArgs(int i) => ["worker", "--store", storeUri, "--runs", runs, "--threads", "1", "--lease", "3", "--name", $"w{i}"];
         var procs = Enumerable.Range(0, workers).Select(i => (Name: $"w{i}", Process: StartGeodesy(WorkerArgs(i)))).ToList();
-        int next = workers, hits = 0;
+        int next = workers, done = 0;
         using var store = StoreFactory.Open(storeUri);
         string sweepId = store.ListSweeps()[^1].Id;
+        List<(string Name, Process Process)> Leaseholders()
+        {
+            var owners = store.ListTrials(sweepId).Where(t => t.Status == TrialStatus.Running).Select(t => t.Owner).ToHashSet();
+            return procs.Where(p => !p.Process.HasExited && owners.Contains(p.Name)).ToList();
+        }
         try
         {
-            for (int k = 0; k < kills; k++)
+            var deadline = Stopwatch.StartNew();
+            while (done < kills && deadline.ElapsedMilliseconds < WorkerDeadlineMs && procs.Any(p => !p.Process.HasExited))
             {
-                Thread.Sleep(800 + rng.Next(1500));
-                var alive = procs.Where(p => !p.Process.HasExited).ToList();
-                if (alive.Count == 0) break;
-                var owners = store.ListTrials(sweepId).Where(t => t.Status == TrialStatus.Running).Select(t => t.Owner).ToHashSet();
-                var training = alive.Where(p => owners.Contains(p.Name)).ToList();
-                var victim = training.Count > 0 ? training[rng.Next(training.Count)] : alive[rng.Next(alive.Count)];
-                if (training.Count > 0) hits++;
-                victim.Process.Kill(); // SIGKILL: no cleanup, no lease release
+                if (Leaseholders().Count == 0) { Thread.Sleep(100); continue; } // workers still starting, or between trials
+                Thread.Sleep(200 + rng.Next(1000)); // a random moment into training
+                var training = Leaseholders();
+                if (training.Count == 0) continue;
+                training[rng.Next(training.Count)].Process.Kill(); // SIGKILL: no cleanup, no lease release
+                done++;
                 procs.Add(($"w{next}", StartGeodesy(WorkerArgs(next++))));
             }
             foreach (var p in procs)
@@ -72,26 +80,35 @@ public class WorkerFaultTests
         {
             foreach (var (_, p) in procs) { if (!p.HasExited) p.Kill(); p.Dispose(); }
         }
-        return hits;
+        return done;
     }
 
     private const int WorkerDeadlineMs = 240_000;
 
-    /// <summary>Runs the spec uninterrupted with one worker into a SQLite store (the reference run).</summary>
-    internal static void RunReference(string yamlPath, string dbPath, string runs)
+    /// <summary>
+    /// The store URI of the uninterrupted reference run of <see cref="Spec"/> (one worker process, SQLite),
+    /// run once and shared by the SQLite and PostgreSQL fault tests; its folder goes when the test process ends.
+    /// </summary>
+    internal static string ReferenceStore => Reference.Value;
+
+    private static readonly Lazy<string> Reference = new(() =>
     {
-        var reference = StartGeodesy("sweep", "--spec", yamlPath, "--store", "sqlite:" + dbPath, "--runs", runs, "--workers", "1", "--threads", "1");
+        var tmp = new TempDir();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => tmp.Dispose();
+        File.WriteAllText(tmp["s.yaml"], Spec);
+        using var reference = StartGeodesy("sweep", "--spec", tmp["s.yaml"], "--store", "sqlite:" + tmp["ref.db"], "--runs", tmp["ref-runs"], "--workers", "1", "--threads", "1");
         Assert.True(reference.WaitForExit(WorkerDeadlineMs), "the reference sweep did not finish");
         Assert.Equal(0, reference.ExitCode);
-    }
+        return "sqlite:" + tmp["ref.db"];
+    }, LazyThreadSafetyMode.ExecutionAndPublication);
 
-    /// <summary>The kills really interrupted trials: some trial was leased more than once.</summary>
-    internal static void AssertTrialsWereInterrupted(IExperimentStore store, string sweepId, int hits)
+    /// <summary>The kills really interrupted trials: each killed leaseholder's trial was leased again.</summary>
+    internal static void AssertTrialsWereInterrupted(IExperimentStore store, string sweepId, int kills, int asked)
     {
-        Assert.True(hits > 0, "no kill hit a worker holding a lease");
+        Assert.True(kills == asked, $"only {kills} of {asked} kills happened before the sweep ran out of trials");
         var trials = store.ListTrials(sweepId);
         Assert.True(trials.Sum(t => t.Attempts) > trials.Count,
-            $"every trial was leased once ({trials.Count}) although {hits} kill(s) hit a leaseholder");
+            $"every trial was leased once ({trials.Count}) although {kills} leaseholder(s) were killed");
     }
 
     internal static void AssertSameResults(IExperimentStore expected, IExperimentStore actual, string sweepId)
@@ -118,18 +135,15 @@ public class WorkerFaultTests
     public void KilledSqliteWorkersLoseNothingAndMatchAnUninterruptedRun()
     {
         using var tmp = new TempDir();
-        File.WriteAllText(tmp["s.yaml"], Spec);
-        RunReference(tmp["s.yaml"], tmp["ref.db"], tmp["ref-runs"]);
-
         string uri = "sqlite:" + tmp["faulty.db"];
         string sweepId;
         using (var store = StoreFactory.Open(uri)) sweepId = SweepRunner.Register(store, SweepSpec.Parse(Spec)).SweepId;
-        int hits = RunKillingWorkers(uri, tmp["faulty-runs"], workers: 3, kills: 4, seed: 1);
+        int kills = RunKillingWorkers(uri, tmp["faulty-runs"], workers: 3, kills: Kills, seed: 1);
 
-        using var expected = StoreFactory.Open("sqlite:" + tmp["ref.db"]);
+        using var expected = StoreFactory.Open(ReferenceStore);
         using var actual = StoreFactory.Open(uri);
         AssertSameResults(expected, actual, sweepId);
-        AssertTrialsWereInterrupted(actual, sweepId, hits);
+        AssertTrialsWereInterrupted(actual, sweepId, kills, Kills);
         Assert.Empty(Directory.GetDirectories(tmp["faulty-runs"], "*.partial-*"));
     }
 
@@ -176,18 +190,16 @@ public sealed class PostgresWorkerFaultTests(PostgresServer server)
     public void KilledPostgresWorkersLoseNothingAndMatchAnUninterruptedRun()
     {
         using var tmp = new TempDir();
-        File.WriteAllText(tmp["s.yaml"], WorkerFaultTests.Spec);
-        WorkerFaultTests.RunReference(tmp["s.yaml"], tmp["ref.db"], tmp["ref-runs"]);
 
         string uri = server.CreateDatabase();
         string sweepId;
         using (var store = StoreFactory.Open(uri)) sweepId = SweepRunner.Register(store, SweepSpec.Parse(WorkerFaultTests.Spec)).SweepId;
-        int hits = WorkerFaultTests.RunKillingWorkers(uri, tmp["faulty-runs"], workers: 3, kills: 5, seed: 2);
+        int kills = WorkerFaultTests.RunKillingWorkers(uri, tmp["faulty-runs"], workers: 3, kills: WorkerFaultTests.Kills, seed: 2);
 
-        using var expected = StoreFactory.Open("sqlite:" + tmp["ref.db"]);
+        using var expected = StoreFactory.Open(WorkerFaultTests.ReferenceStore);
         using var actual = StoreFactory.Open(uri);
         WorkerFaultTests.AssertSameResults(expected, actual, sweepId);
-        WorkerFaultTests.AssertTrialsWereInterrupted(actual, sweepId, hits);
+        WorkerFaultTests.AssertTrialsWereInterrupted(actual, sweepId, kills, WorkerFaultTests.Kills);
         Assert.Empty(Directory.GetDirectories(tmp["faulty-runs"], "*.partial-*"));
     }
 }
