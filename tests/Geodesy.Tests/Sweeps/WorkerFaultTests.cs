@@ -116,19 +116,22 @@ public class WorkerFaultTests
         var want = expected.ListTrials(sweepId).ToDictionary(t => t.Id);
         var got = actual.ListTrials(sweepId);
         Assert.Equal(want.Count, got.Count);
-        Assert.Equal(got.Count, actual.CountByStatus(sweepId)[TrialStatus.Completed]);
         foreach (var t in got)
         {
-            Assert.Equal(TrialStatus.Completed, t.Status);
+            string trial = $"trial {t.Id[..12]} (attempts {t.Attempts}, completed by {t.CompletedBy})";
+            Assert.True(t.Status == TrialStatus.Completed, $"{trial} is {t.Status}: {t.ResultJson}");
             Assert.NotNull(t.CompletedBy);
             foreach (var key in new[] { "train_accuracy", "test_accuracy", "train_loss", "test_loss", "steps" })
-                Assert.Equal(want[t.Id].Metrics![key], t.Metrics![key]);
+                Assert.True(want[t.Id].Metrics![key].Equals(t.Metrics![key]), $"{trial}: {key} {t.Metrics![key]:R}, uninterrupted {want[t.Id].Metrics![key]:R}");
             var wm = expected.GetMeasures(t.Id);
             var gm = actual.GetMeasures(t.Id);
             Assert.Equal(wm.Keys.Order(), gm.Keys.Order());
-            foreach (var (name, m) in wm) Assert.Equal(m.Value, gm[name].Value);
-            Assert.Equal(expected.GetMetricRows(t.Id).Count, actual.GetMetricRows(t.Id).Count);
+            foreach (var (name, m) in wm)
+                Assert.True(Equals(m.Value, gm[name].Value), $"{trial}: measure {name} {gm[name].Value:R}, uninterrupted {m.Value:R}");
+            Assert.True(expected.GetMetricRows(t.Id).Count == actual.GetMetricRows(t.Id).Count,
+                $"{trial}: {actual.GetMetricRows(t.Id).Count} metric rows, uninterrupted {expected.GetMetricRows(t.Id).Count}");
         }
+        Assert.Equal(got.Count, actual.CountByStatus(sweepId)[TrialStatus.Completed]);
     }
 
     [Fact]
