@@ -29,13 +29,16 @@ public class WorkerFaultTests
         measures: "cross-entropy,param-norm,margin,path-norm,frob-distance"
         """;
 
-    internal static Process StartGeodesy(params string[] args)
+    internal static Process StartGeodesy(params string[] args) => StartGeodesy(null, args);
+
+    /// <summary>Starts geodesy as a child process; its output lines go to <paramref name="log"/> (or nowhere).</summary>
+    internal static Process StartGeodesy(Action<string>? log, params string[] args)
     {
         var psi = new ProcessStartInfo(SweepRunner.SelfCommand()[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in SweepRunner.SelfCommand().Skip(1).Concat(args)) psi.ArgumentList.Add(a);
         var p = Process.Start(psi)!;
-        p.OutputDataReceived += (_, _) => { };
-        p.ErrorDataReceived += (_, _) => { };
+        p.OutputDataReceived += (_, e) => { if (e.Data != null) log?.Invoke(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data != null) log?.Invoke(e.Data); };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         return p;
@@ -47,11 +50,12 @@ public class WorkerFaultTests
     /// leaseholder and starts a replacement. Waits until every worker has finished; returns the number of
     /// kills (fewer than asked only if the sweep ran out of trials first).
     /// </summary>
-    internal static int RunKillingWorkers(string storeUri, string runs, int workers, int kills, int seed)
+    internal static int RunKillingWorkers(string storeUri, string runs, int workers, int kills, int seed, WorkerLog log)
     {
         var rng = new Random(seed);
-        string[] WorkerArgs(int i) => ["worker", "--store", storeUri, "--runs", runs, "--threads", "1", "--lease", "3", "--name", $"w{i}"];
-        var procs = Enumerable.Range(0, workers).Select(i => (Name: $"w{i}", Process: StartGeodesy(WorkerArgs(i)))).ToList();
+        string[] WorkerArgs(int i) => ["worker", "--store", storeUri, "--runs", runs, "--threads", "1", "--lease", LeaseSeconds, "--name", $"w{i}"];
+        Process Start(int i) => StartGeodesy(line => log.Add($"w{i}: {line}"), WorkerArgs(i));
+        var procs = Enumerable.Range(0, workers).Select(i => (Name: $"w{i}", Process: Start(i))).ToList();
         int next = workers, done = 0;
         using var store = StoreFactory.Open(storeUri);
         string sweepId = store.ListSweeps()[^1].Id;
@@ -69,9 +73,11 @@ public class WorkerFaultTests
                 Thread.Sleep(200 + rng.Next(1000)); // a random moment into training
                 var training = Leaseholders();
                 if (training.Count == 0) continue;
-                training[rng.Next(training.Count)].Process.Kill(); // SIGKILL: no cleanup, no lease release
+                var victim = training[rng.Next(training.Count)];
+                victim.Process.Kill(); // SIGKILL: no cleanup, no lease release
+                log.Add($"test: killed {victim.Name}");
                 done++;
-                procs.Add(($"w{next}", StartGeodesy(WorkerArgs(next++))));
+                procs.Add(($"w{next}", Start(next++)));
             }
             foreach (var p in procs)
                 Assert.True(p.Process.WaitForExit(WorkerDeadlineMs), $"worker {p.Name} did not finish within {WorkerDeadlineMs / 1000} s");
@@ -84,6 +90,25 @@ public class WorkerFaultTests
     }
 
     private const int WorkerDeadlineMs = 240_000;
+    /// <summary>Short, so that killed trials are re-run soon, but long enough that a live worker on a busy machine keeps its lease.</summary>
+    private const string LeaseSeconds = "4";
+
+    /// <summary>The output of the workers of a fault test, shown when an assertion fails.</summary>
+    internal sealed class WorkerLog
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lines = new();
+        public void Add(string line) => _lines.Enqueue(line);
+
+        /// <summary>Runs the checks; on failure repeats the message with the tail of the workers' output.</summary>
+        public void Explain(Action checks)
+        {
+            try { checks(); }
+            catch (Xunit.Sdk.XunitException e)
+            {
+                throw new Xunit.Sdk.XunitException($"{e.Message}\nworker output (tail):\n{string.Join('\n', _lines.TakeLast(60))}");
+            }
+        }
+    }
 
     /// <summary>
     /// The store URI of the uninterrupted reference run of <see cref="Spec"/> (one worker process, SQLite),
@@ -141,13 +166,17 @@ public class WorkerFaultTests
         string uri = "sqlite:" + tmp["faulty.db"];
         string sweepId;
         using (var store = StoreFactory.Open(uri)) sweepId = SweepRunner.Register(store, SweepSpec.Parse(Spec)).SweepId;
-        int kills = RunKillingWorkers(uri, tmp["faulty-runs"], workers: 3, kills: Kills, seed: 1);
+        var log = new WorkerLog();
+        int kills = RunKillingWorkers(uri, tmp["faulty-runs"], workers: 3, kills: Kills, seed: 1, log);
 
         using var expected = StoreFactory.Open(ReferenceStore);
         using var actual = StoreFactory.Open(uri);
-        AssertSameResults(expected, actual, sweepId);
-        AssertTrialsWereInterrupted(actual, sweepId, kills, Kills);
-        Assert.Empty(Directory.GetDirectories(tmp["faulty-runs"], "*.partial-*"));
+        log.Explain(() =>
+        {
+            AssertSameResults(expected, actual, sweepId);
+            AssertTrialsWereInterrupted(actual, sweepId, kills, Kills);
+            Assert.Empty(Directory.GetDirectories(tmp["faulty-runs"], "*.partial-*"));
+        });
     }
 
     [Fact]
@@ -197,12 +226,16 @@ public sealed class PostgresWorkerFaultTests(PostgresServer server)
         string uri = server.CreateDatabase();
         string sweepId;
         using (var store = StoreFactory.Open(uri)) sweepId = SweepRunner.Register(store, SweepSpec.Parse(WorkerFaultTests.Spec)).SweepId;
-        int kills = WorkerFaultTests.RunKillingWorkers(uri, tmp["faulty-runs"], workers: 3, kills: WorkerFaultTests.Kills, seed: 2);
+        var log = new WorkerFaultTests.WorkerLog();
+        int kills = WorkerFaultTests.RunKillingWorkers(uri, tmp["faulty-runs"], workers: 3, kills: WorkerFaultTests.Kills, seed: 2, log);
 
         using var expected = StoreFactory.Open(WorkerFaultTests.ReferenceStore);
         using var actual = StoreFactory.Open(uri);
-        WorkerFaultTests.AssertSameResults(expected, actual, sweepId);
-        WorkerFaultTests.AssertTrialsWereInterrupted(actual, sweepId, kills, WorkerFaultTests.Kills);
-        Assert.Empty(Directory.GetDirectories(tmp["faulty-runs"], "*.partial-*"));
+        log.Explain(() =>
+        {
+            WorkerFaultTests.AssertSameResults(expected, actual, sweepId);
+            WorkerFaultTests.AssertTrialsWereInterrupted(actual, sweepId, kills, WorkerFaultTests.Kills);
+            Assert.Empty(Directory.GetDirectories(tmp["faulty-runs"], "*.partial-*"));
+        });
     }
 }
