@@ -16,6 +16,8 @@ public static class StudyReport
 {
     public const string HtmlFile = "report.html";
     private const int Width = 900, Height = 420;
+    /// <summary>τ and Ψ lie in [-1, 1]: a fixed axis lets readers compare charts and studies at a glance.</summary>
+    private static readonly (double, double) CorrelationRange = (-1.1, 1.1);
 
     public static IReadOnlyList<string> Write(string outDir, string title, IReadOnlyList<PopulationModel> models,
         IReadOnlyList<RankingRow> ranking, IReadOnlyList<TrainingCurve> curves, IReadOnlyDictionary<string, string> summary)
@@ -27,9 +29,9 @@ public static class StudyReport
         if (ranked.Count > 0)
         {
             images.Add((BarChart(outDir, "tau.png", "Kendall τ with the generalization gap (95% bootstrap interval)", ranked,
-                r => r.KendallTau, r => (r.TauCi.Lower, r.TauCi.Upper)), "Kendall τ between each measure and the gap"));
-            images.Add((BarChart(outDir, "psi.png", "Granulated Kendall Ψ", ranked, r => r.Psi, null), "Granulated Ψ (mean over hyperparameters)"));
-            images.Add((BarChart(outDir, "cmi.png", "Conditional mutual information score", ranked, r => r.Cmi, null), "CMI: min over conditioning sets, normalized"));
+                r => r.KendallTau, r => (r.TauCi.Lower, r.TauCi.Upper), "Kendall τ", CorrelationRange), "Kendall τ between each measure and the gap"));
+            images.Add((BarChart(outDir, "psi.png", "Granulated Kendall Ψ", ranked, r => r.Psi, null, "Ψ", CorrelationRange), "Granulated Ψ (mean over hyperparameters)"));
+            images.Add((BarChart(outDir, "cmi.png", "Conditional mutual information score", ranked, r => r.Cmi, null, "CMI", null), "CMI: min over conditioning sets, normalized"));
         }
         var top = ranked.Where(r => r.Kind != RowKind.Baseline).OrderByDescending(r => Math.Abs(r.KendallTau)).Take(4).ToList();
         foreach (var r in top)
@@ -37,7 +39,7 @@ public static class StudyReport
             var pts = models.Where(m => m.Measures.TryGetValue(r.Measure, out var v) && double.IsFinite(v)).ToList();
             if (pts.Count < 2) continue;
             string file = $"scatter-{Slug(r.Measure)}.png";
-            var plt = new Plot();
+            var plt = NewPlot();
             var sc = plt.Add.ScatterPoints(pts.Select(m => m.Measures[r.Measure]).ToArray(), pts.Select(m => m.Gap).ToArray());
             sc.MarkerSize = 8;
             plt.Title($"{r.Measure} vs gap (τ = {r.KendallTau:F3})");
@@ -48,7 +50,7 @@ public static class StudyReport
         }
         if (curves.Count > 0)
         {
-            var plt = new Plot();
+            var plt = NewPlot();
             foreach (var c in curves)
             {
                 var rows = c.Rows.Where(x => double.IsFinite(x.TrainLoss)).ToList();
@@ -69,32 +71,66 @@ public static class StudyReport
     }
 
     private static string BarChart(string dir, string file, string title, IReadOnlyList<RankingRow> rows,
-        Func<RankingRow, double> value, Func<RankingRow, (double Low, double High)>? interval)
+        Func<RankingRow, double> value, Func<RankingRow, (double Low, double High)>? interval, string yLabel, (double Low, double High)? yRange)
     {
-        var plt = new Plot();
+        var plt = NewPlot();
         var bars = new List<Bar>();
+        var (errX, errY, errLow, errHigh) = (new List<double>(), new List<double>(), new List<double>(), new List<double>());
         for (int i = 0; i < rows.Count; i++)
         {
             double v = value(rows[i]);
             if (!double.IsFinite(v)) v = 0;
-            var bar = new Bar { Position = i, Value = v, FillColor = rows[i].Kind == RowKind.Baseline ? Colors.Gray : Colors.SteelBlue };
-            if (interval != null)
+            bars.Add(new Bar { Position = i, Value = v, FillColor = rows[i].Kind == RowKind.Baseline ? Colors.Gray : Colors.SteelBlue });
+            if (interval?.Invoke(rows[i]) is var (lo, hi) && double.IsFinite(lo) && double.IsFinite(hi))
             {
-                var (lo, hi) = interval(rows[i]);
-                if (double.IsFinite(lo) && double.IsFinite(hi)) bar.Error = (hi - lo) / 2;
+                // The bootstrap interval need not be centred on (or even contain) the estimate: draw its ends as they are.
+                errX.Add(i);
+                errY.Add(v);
+                errLow.Add(Math.Max(0, v - lo));
+                errHigh.Add(Math.Max(0, hi - v));
             }
-            bars.Add(bar);
         }
         plt.Add.Bars(bars);
-        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
+        if (errX.Count > 0)
+        {
+            var err = plt.Add.ErrorBar(errX, errY, errHigh);
+            err.YErrorNegative = errLow;
+            err.YErrorPositive = errHigh;
+            err.Color = Colors.Black;
+            err.LineWidth = 1.5f;
+        }
+        var bottom = plt.Axes.Bottom;
+        bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
             Enumerable.Range(0, rows.Count).Select(i => (double)i).ToArray(), rows.Select(r => r.Measure).ToArray());
-        plt.Axes.Bottom.TickLabelStyle.Rotation = 60;
-        plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
-        plt.Axes.Bottom.MinimumSize = 160;
+        bottom.TickLabelStyle.Rotation = 45;
+        bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        bottom.MajorTickStyle.Length = 0; // a tick mark would run into the rotated label
+        // Room for the longest rotated label (about 7 px per character at 45 degrees) so none is cut off.
+        int labelRoom = 30 + (int)(7 * rows.Max(r => r.Measure.Length) * Math.Sin(Math.PI / 4));
+        bottom.MinimumSize = labelRoom;
+        plt.Axes.Right.MinimumSize = labelRoom / 2; // the last label runs to the right of its bar
+        plt.Axes.Margins(horizontal: 0.02, vertical: 0);
+        if (yRange is var (yLow, yHigh)) plt.Axes.SetLimitsY(yLow, yHigh);
+        else plt.Axes.SetLimitsY(Math.Min(0, bars.Min(b => b.Value)), 1.1 * Math.Max(1e-9, bars.Max(b => b.Value)));
+        plt.YLabel(yLabel);
         plt.Title(title);
-        plt.SavePng(Path.Combine(dir, file), Math.Max(Width, 40 * rows.Count + 200), Height + 160);
+        plt.SavePng(Path.Combine(dir, file), Math.Max(Width, 48 * rows.Count + 160), Height + labelRoom);
         return file;
     }
+
+    /// <summary>A plot in a sans-serif font that this machine has.</summary>
+    private static Plot NewPlot()
+    {
+        var plt = new Plot();
+        plt.Font.Set(SansFont.Value);
+        return plt;
+    }
+
+    // ScottPlot's Fonts.Sans falls back to the system default typeface, which on Debian is DejaVu Serif:
+    // ask for common sans families by name and keep the first that the system really has.
+    private static readonly Lazy<string> SansFont = new(() =>
+        new[] { "DejaVu Sans", "Liberation Sans", "Noto Sans", "Arial", "Helvetica" }
+            .FirstOrDefault(f => Fonts.GetTypeface(f, false, false).FamilyName == f) ?? Fonts.Sans);
 
     private static string Html(string dir, string title, IReadOnlyList<PopulationModel> models, IReadOnlyList<RankingRow> ranking,
         List<(string File, string Caption)> images, IReadOnlyDictionary<string, string> summary)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Geodesy.Experiments.Store;
 using Geodesy.Experiments.Sweeps;
+using Geodesy.Tests.Store;
 using static Geodesy.Tests.TestSupport;
 
 namespace Geodesy.Tests.Sweeps;
@@ -12,7 +13,10 @@ namespace Geodesy.Tests.Sweeps;
 /// </summary>
 public class WorkerFaultTests
 {
-    private const string Spec = """
+    /// <summary>Leaseholders killed per fault test: each costs a re-run of a trial after its lease expires.</summary>
+    internal const int Kills = 4;
+
+    internal const string Spec = """
         name: fault
         base:
           data: "gaussian-mixture:classes=3,dim=8,sep=3,n=1200"
@@ -25,41 +29,111 @@ public class WorkerFaultTests
         measures: "cross-entropy,param-norm,margin,path-norm,frob-distance"
         """;
 
-    internal static Process StartGeodesy(params string[] args)
+    internal static Process StartGeodesy(params string[] args) => StartGeodesy(null, args);
+
+    /// <summary>Starts geodesy as a child process; its output lines go to <paramref name="log"/> (or nowhere).</summary>
+    internal static Process StartGeodesy(Action<string>? log, params string[] args)
     {
         var psi = new ProcessStartInfo(SweepRunner.SelfCommand()[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in SweepRunner.SelfCommand().Skip(1).Concat(args)) psi.ArgumentList.Add(a);
         var p = Process.Start(psi)!;
-        p.OutputDataReceived += (_, _) => { };
-        p.ErrorDataReceived += (_, _) => { };
+        p.OutputDataReceived += (_, e) => { if (e.Data != null) log?.Invoke(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data != null) log?.Invoke(e.Data); };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         return p;
     }
 
-    internal static void RunKillingWorkers(string storeUri, string runs, int workers, int kills, int seed)
+    /// <summary>
+    /// Runs <paramref name="workers"/> worker processes on the store's newest sweep and, <paramref name="kills"/>
+    /// times, waits until some worker holds a lease, lets it train for a random moment, SIGKILLs a random
+    /// leaseholder and starts a replacement. Waits until every worker has finished; returns the number of
+    /// kills (fewer than asked only if the sweep ran out of trials first).
+    /// </summary>
+    internal static int RunKillingWorkers(string storeUri, string runs, int workers, int kills, int seed, WorkerLog log)
     {
         var rng = new Random(seed);
-        string[] WorkerArgs(int i) => ["worker", "--store", storeUri, "--runs", runs, "--threads", "1", "--lease", "3", "--name", $"w{i}"];
-        var procs = Enumerable.Range(0, workers).Select(i => StartGeodesy(WorkerArgs(i))).ToList();
-        int next = workers;
+        string[] WorkerArgs(int i) => ["worker", "--store", storeUri, "--runs", runs, "--threads", "1", "--lease", LeaseSeconds, "--name", $"w{i}"];
+        Process Start(int i) => StartGeodesy(line => log.Add($"w{i}: {line}"), WorkerArgs(i));
+        var procs = Enumerable.Range(0, workers).Select(i => (Name: $"w{i}", Process: Start(i))).ToList();
+        int next = workers, done = 0;
+        using var store = StoreFactory.Open(storeUri);
+        string sweepId = store.ListSweeps()[^1].Id;
+        List<(string Name, Process Process)> Leaseholders()
+        {
+            var owners = store.ListTrials(sweepId).Where(t => t.Status == TrialStatus.Running).Select(t => t.Owner).ToHashSet();
+            return procs.Where(p => !p.Process.HasExited && owners.Contains(p.Name)).ToList();
+        }
         try
         {
-            for (int k = 0; k < kills; k++)
+            var deadline = Stopwatch.StartNew();
+            while (done < kills && deadline.ElapsedMilliseconds < WorkerDeadlineMs && procs.Any(p => !p.Process.HasExited))
             {
-                Thread.Sleep(800 + rng.Next(1500));
-                var alive = procs.Where(p => !p.HasExited).ToList();
-                if (alive.Count == 0) break;
-                alive[rng.Next(alive.Count)].Kill(); // SIGKILL: no cleanup, no lease release
-                procs.Add(StartGeodesy(WorkerArgs(next++)));
+                if (Leaseholders().Count == 0) { Thread.Sleep(100); continue; } // workers still starting, or between trials
+                Thread.Sleep(200 + rng.Next(1000)); // a random moment into training
+                var training = Leaseholders();
+                if (training.Count == 0) continue;
+                var victim = training[rng.Next(training.Count)];
+                victim.Process.Kill(); // SIGKILL: no cleanup, no lease release
+                log.Add($"test: killed {victim.Name}");
+                done++;
+                procs.Add(($"w{next}", Start(next++)));
             }
             foreach (var p in procs)
-                Assert.True(p.WaitForExit(240_000), "a worker did not finish");
+                Assert.True(p.Process.WaitForExit(WorkerDeadlineMs), $"worker {p.Name} did not finish within {WorkerDeadlineMs / 1000} s");
         }
         finally
         {
-            foreach (var p in procs) { if (!p.HasExited) p.Kill(); p.Dispose(); }
+            foreach (var (_, p) in procs) { if (!p.HasExited) p.Kill(); p.Dispose(); }
         }
+        return done;
+    }
+
+    private const int WorkerDeadlineMs = 240_000;
+    /// <summary>Short, so that killed trials are re-run soon, but long enough that a live worker on a busy machine keeps its lease.</summary>
+    private const string LeaseSeconds = "4";
+
+    /// <summary>The output of the workers of a fault test, shown when an assertion fails.</summary>
+    internal sealed class WorkerLog
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lines = new();
+        public void Add(string line) => _lines.Enqueue(line);
+
+        /// <summary>Runs the checks; on failure repeats the message with the tail of the workers' output.</summary>
+        public void Explain(Action checks)
+        {
+            try { checks(); }
+            catch (Xunit.Sdk.XunitException e)
+            {
+                throw new Xunit.Sdk.XunitException($"{e.Message}\nworker output (tail):\n{string.Join('\n', _lines.TakeLast(60))}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// The store URI of the uninterrupted reference run of <see cref="Spec"/> (one worker process, SQLite),
+    /// run once and shared by the SQLite and PostgreSQL fault tests; its folder goes when the test process ends.
+    /// </summary>
+    internal static string ReferenceStore => Reference.Value;
+
+    private static readonly Lazy<string> Reference = new(() =>
+    {
+        var tmp = new TempDir();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => tmp.Dispose();
+        File.WriteAllText(tmp["s.yaml"], Spec);
+        using var reference = StartGeodesy("sweep", "--spec", tmp["s.yaml"], "--store", "sqlite:" + tmp["ref.db"], "--runs", tmp["ref-runs"], "--workers", "1", "--threads", "1");
+        Assert.True(reference.WaitForExit(WorkerDeadlineMs), "the reference sweep did not finish");
+        Assert.Equal(0, reference.ExitCode);
+        return "sqlite:" + tmp["ref.db"];
+    }, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>The kills really interrupted trials: each killed leaseholder's trial was leased again.</summary>
+    internal static void AssertTrialsWereInterrupted(IExperimentStore store, string sweepId, int kills, int asked)
+    {
+        Assert.True(kills == asked, $"only {kills} of {asked} kills happened before the sweep ran out of trials");
+        var trials = store.ListTrials(sweepId);
+        Assert.True(trials.Sum(t => t.Attempts) > trials.Count,
+            $"every trial was leased once ({trials.Count}) although {kills} leaseholder(s) were killed");
     }
 
     internal static void AssertSameResults(IExperimentStore expected, IExperimentStore actual, string sweepId)
@@ -67,39 +141,42 @@ public class WorkerFaultTests
         var want = expected.ListTrials(sweepId).ToDictionary(t => t.Id);
         var got = actual.ListTrials(sweepId);
         Assert.Equal(want.Count, got.Count);
-        Assert.Equal(got.Count, actual.CountByStatus(sweepId)[TrialStatus.Completed]);
         foreach (var t in got)
         {
-            Assert.Equal(TrialStatus.Completed, t.Status);
+            string trial = $"trial {t.Id[..12]} (attempts {t.Attempts}, completed by {t.CompletedBy})";
+            Assert.True(t.Status == TrialStatus.Completed, $"{trial} is {t.Status}: {t.ResultJson}");
             Assert.NotNull(t.CompletedBy);
             foreach (var key in new[] { "train_accuracy", "test_accuracy", "train_loss", "test_loss", "steps" })
-                Assert.Equal(want[t.Id].Metrics![key], t.Metrics![key]);
+                Assert.True(want[t.Id].Metrics![key].Equals(t.Metrics![key]), $"{trial}: {key} {t.Metrics![key]:R}, uninterrupted {want[t.Id].Metrics![key]:R}");
             var wm = expected.GetMeasures(t.Id);
             var gm = actual.GetMeasures(t.Id);
             Assert.Equal(wm.Keys.Order(), gm.Keys.Order());
-            foreach (var (name, m) in wm) Assert.Equal(m.Value, gm[name].Value);
-            Assert.Equal(expected.GetMetricRows(t.Id).Count, actual.GetMetricRows(t.Id).Count);
+            foreach (var (name, m) in wm)
+                Assert.True(Equals(m.Value, gm[name].Value), $"{trial}: measure {name} {gm[name].Value:R}, uninterrupted {m.Value:R}");
+            Assert.True(expected.GetMetricRows(t.Id).Count == actual.GetMetricRows(t.Id).Count,
+                $"{trial}: {actual.GetMetricRows(t.Id).Count} metric rows, uninterrupted {expected.GetMetricRows(t.Id).Count}");
         }
+        Assert.Equal(got.Count, actual.CountByStatus(sweepId)[TrialStatus.Completed]);
     }
 
     [Fact]
     public void KilledSqliteWorkersLoseNothingAndMatchAnUninterruptedRun()
     {
         using var tmp = new TempDir();
-        File.WriteAllText(tmp["s.yaml"], Spec);
-        var reference = StartGeodesy("sweep", "--spec", tmp["s.yaml"], "--store", "sqlite:" + tmp["ref.db"], "--runs", tmp["ref-runs"], "--workers", "1", "--threads", "1");
-        Assert.True(reference.WaitForExit(240_000));
-        Assert.Equal(0, reference.ExitCode);
-
         string uri = "sqlite:" + tmp["faulty.db"];
         string sweepId;
         using (var store = StoreFactory.Open(uri)) sweepId = SweepRunner.Register(store, SweepSpec.Parse(Spec)).SweepId;
-        RunKillingWorkers(uri, tmp["faulty-runs"], workers: 3, kills: 4, seed: 1);
+        var log = new WorkerLog();
+        int kills = RunKillingWorkers(uri, tmp["faulty-runs"], workers: 3, kills: Kills, seed: 1, log);
 
-        using var expected = StoreFactory.Open("sqlite:" + tmp["ref.db"]);
+        using var expected = StoreFactory.Open(ReferenceStore);
         using var actual = StoreFactory.Open(uri);
-        AssertSameResults(expected, actual, sweepId);
-        Assert.Empty(Directory.GetDirectories(tmp["faulty-runs"], "*.partial-*"));
+        log.Explain(() =>
+        {
+            AssertSameResults(expected, actual, sweepId);
+            AssertTrialsWereInterrupted(actual, sweepId, kills, Kills);
+            Assert.Empty(Directory.GetDirectories(tmp["faulty-runs"], "*.partial-*"));
+        });
     }
 
     [Fact]
@@ -130,5 +207,35 @@ public class WorkerFaultTests
         Assert.Equal(1, r.ExitCode);
         Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("127.0.0.1:1", r.Stderr);
+    }
+}
+
+/// <summary>
+/// The same crash-safety scenario against a real PostgreSQL server (started by the tests): three
+/// worker processes, random leaseholders SIGKILLed during training and replaced; every trial ends
+/// completed exactly once with results identical to an uninterrupted (SQLite) run.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class PostgresWorkerFaultTests(PostgresServer server)
+{
+    [Fact]
+    public void KilledPostgresWorkersLoseNothingAndMatchAnUninterruptedRun()
+    {
+        using var tmp = new TempDir();
+
+        string uri = server.CreateDatabase();
+        string sweepId;
+        using (var store = StoreFactory.Open(uri)) sweepId = SweepRunner.Register(store, SweepSpec.Parse(WorkerFaultTests.Spec)).SweepId;
+        var log = new WorkerFaultTests.WorkerLog();
+        int kills = WorkerFaultTests.RunKillingWorkers(uri, tmp["faulty-runs"], workers: 3, kills: WorkerFaultTests.Kills, seed: 2, log);
+
+        using var expected = StoreFactory.Open(WorkerFaultTests.ReferenceStore);
+        using var actual = StoreFactory.Open(uri);
+        log.Explain(() =>
+        {
+            WorkerFaultTests.AssertSameResults(expected, actual, sweepId);
+            WorkerFaultTests.AssertTrialsWereInterrupted(actual, sweepId, kills, WorkerFaultTests.Kills);
+            Assert.Empty(Directory.GetDirectories(tmp["faulty-runs"], "*.partial-*"));
+        });
     }
 }
