@@ -66,12 +66,7 @@ public static class RunExecutor
             writer.Close();
             var json = RunJson(spec, id, data, result, started, ParameterVector.Count(model));
             AtomicFile.WriteAllText(Path.Combine(partial, RunFiles.RunJson), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
-            if (Directory.Exists(target))
-            {
-                if (!overwrite) throw new InputException($"output folder '{target}' appeared while training (use --overwrite)");
-                Directory.Delete(target, recursive: true);
-            }
-            Directory.Move(partial, target);
+            PublishFolder(partial, target, id, overwrite);
             outcome = new RunOutcome(id, target, result, json);
         }
         catch
@@ -83,12 +78,53 @@ public static class RunExecutor
         return outcome;
     }
 
-    /// <summary>Deletes TARGET.partial-PID folders left by processes that no longer exist (killed runs).</summary>
+    /// <summary>
+    /// Moves the finished partial folder to the target. If another process (a sweep worker whose
+    /// lease expired under load) already published the same run there, that folder is kept: the
+    /// run is deterministic, and deleting it would pull files from under its reader. Otherwise an
+    /// existing folder is renamed aside first, so the target is never a half-deleted folder.
+    /// </summary>
+    private static void PublishFolder(string partial, string target, string id, bool overwrite)
+    {
+        if (Directory.Exists(target))
+        {
+            if (!overwrite) throw new InputException($"output folder '{target}' appeared while training (use --overwrite)");
+            if (IsCompleteRun(target, id))
+            {
+                Directory.Delete(partial, recursive: true);
+                return;
+            }
+            string aside = $"{target}.replaced-{Environment.ProcessId}";
+            Directory.Move(target, aside);
+            Directory.Move(partial, target);
+            Directory.Delete(aside, recursive: true);
+            return;
+        }
+        Directory.Move(partial, target);
+    }
+
+    private static bool IsCompleteRun(string dir, string id)
+    {
+        try
+        {
+            string path = Path.Combine(dir, RunFiles.RunJson);
+            return File.Exists(path) && File.Exists(Path.Combine(dir, RunFiles.FinalWeights))
+                && (string?)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))?["id"] == id;
+        }
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Deletes TARGET.partial-PID and TARGET.replaced-PID folders left by processes that no longer exist (killed runs).</summary>
     private static void RemoveStalePartials(string target)
     {
         string parent = Path.GetDirectoryName(target) ?? ".";
         if (!Directory.Exists(parent)) return;
-        foreach (var dir in Directory.GetDirectories(parent, Path.GetFileName(target) + ".partial-*"))
+        var leftovers = Directory.GetDirectories(parent, Path.GetFileName(target) + ".partial-*")
+            .Concat(Directory.GetDirectories(parent, Path.GetFileName(target) + ".replaced-*"));
+        foreach (var dir in leftovers)
         {
             if (!int.TryParse(dir[(dir.LastIndexOf('-') + 1)..], out int pid) || pid == Environment.ProcessId) continue;
             bool alive;

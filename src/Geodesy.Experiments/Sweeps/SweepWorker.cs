@@ -123,6 +123,13 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
         catch (InputException e)
         {
             // A trial whose spec cannot run (bad data or arch) fails for good; the sweep goes on.
+            // But only while we still hold the lease: a worker that lost it (e.g. starved of CPU)
+            // may see another worker's run folder mid-flight, and must not record that as failure.
+            if (lost.IsCancellationRequested || !store.Heartbeat(trial.Id, workerId, options.Lease))
+            {
+                log?.Invoke($"[{workerId}] lost the lease of trial {trial.Id[..12]} ({e.Message}); another worker has it");
+                return false;
+            }
             store.Complete(trial.Id, workerId, new TrialOutcome(TrialStatus.Failed, Json(new JsonObject { ["error"] = e.Message })));
             log?.Invoke($"[{workerId}] trial {trial.Id[..12]} failed: {e.Message}");
             return false;
