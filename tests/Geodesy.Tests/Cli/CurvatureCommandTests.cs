@@ -292,7 +292,10 @@ public class CurvatureCommandTests(TinyCurvatureModel tiny) : IClassFixture<Tiny
         long lanczos = (long)c["lanczos_matvecs"]!, power = (long)c["power_matvecs"]!;
         Assert.True(lanczos > 0 && power > 0);
         Assert.Equal((double)power / lanczos, (double)c["matvec_ratio"]!, 1e-12);
-        Assert.Equal((double)c["power_seconds"]! / (double)c["lanczos_seconds"]!, (double)c["time_ratio"]!, 1e-2);
+        // The seconds in the JSON are rounded; on this tiny model they are milliseconds, so the
+        // ratio recomputed from them agrees only to the rounding's relative size.
+        double fromRounded = (double)c["power_seconds"]! / (double)c["lanczos_seconds"]!;
+        Assert.InRange((double)c["time_ratio"]!, fromRounded * 0.8, fromRounded * 1.25);
         Assert.InRange((double)c["max_relative_difference"]!, 0, 0.05);
         var dense = TinyCurvatureModel.EigenvaluesDescending(tiny.Hessian);
         var fromLanczos = Doubles(c["lanczos_eigenvalues"]);
