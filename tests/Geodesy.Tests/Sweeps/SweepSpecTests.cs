@@ -73,3 +73,23 @@ public class SweepSpecTests
         Assert.Equal(27, spec.Expand().Count);
     }
 }
+
+public class SlurmScriptTests
+{
+    [Fact]
+    public void SlurmWritesAJobArrayOfWorkersWithoutRunningAnything()
+    {
+        using var tmp = new TestSupport.TempDir();
+        File.WriteAllText(tmp["s.yaml"], "base: { data: \"gaussian-mixture:classes=3,dim=6,n=300\", arch: \"mlp:6-8-3\", epochs: 1 }\ngrid: { lr: [0.1, 0.2] }\n");
+        var r = TestSupport.RunCli("sweep", "--spec", tmp["s.yaml"], "--store", "sqlite:" + tmp["s.db"], "--slurm", tmp["job.sh"], "--slurm-tasks", "4");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        string script = File.ReadAllText(tmp["job.sh"]);
+        Assert.StartsWith("#!/bin/bash", script);
+        Assert.Contains("#SBATCH --array=0-3", script);
+        Assert.Contains("geodesy worker --store 'sqlite:" + tmp["s.db"] + "' --sweep ", script);
+        using var store = Geodesy.Experiments.Store.StoreFactory.Open("sqlite:" + tmp["s.db"]);
+        var counts = store.CountByStatus(store.ListSweeps()[0].Id);
+        Assert.Equal(2, counts[Geodesy.Experiments.Store.TrialStatus.Pending]);
+        Assert.False(Directory.Exists(tmp["runs"]));
+    }
+}
