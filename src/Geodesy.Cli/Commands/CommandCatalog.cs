@@ -13,6 +13,7 @@ public static class CommandCatalog
         yield return StudyCommands.Worker();
         yield return StudyCommands.Rank();
         yield return StudyCommands.Report();
+        yield return BenchCommand.Create();
         yield return VersionCommand.Create();
         yield return ModelsCommand.Create();
     }
