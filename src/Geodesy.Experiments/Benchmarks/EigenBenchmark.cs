@@ -1,0 +1,90 @@
+using System.Text.Json.Nodes;
+using Geodesy.Core.Curvature;
+
+namespace Geodesy.Experiments.Benchmarks;
+
+public sealed record EigenBenchOptions
+{
+    /// <summary>Examples of the Hessian (the whole training set, already subset when loading).</summary>
+    public int BatchSize { get; init; } = 1000;
+    public int K { get; init; } = 10;
+    public double Tol { get; init; } = 1e-3;
+    public long Seed { get; init; }
+    /// <summary>Budget of Lanczos products (it stops earlier when every pair meets Tol).</summary>
+    public long LanczosMaxMatvecs { get; init; } = 1000;
+}
+
+public sealed record EigenBenchResult(EigenResult Lanczos, EigenResult Power, long Parameters, long Examples)
+{
+    /// <summary>Power-iteration products per Lanczos product (how many times fewer Lanczos needs).</summary>
+    public double MatvecRatio => (double)Power.Matvecs / Lanczos.Matvecs;
+    /// <summary>Power-iteration time over Lanczos time.</summary>
+    public double TimeRatio => Power.Seconds / Lanczos.Seconds;
+
+    /// <summary>
+    /// max_i |λ_i(lanczos) − λ_i(power)| / |λ_i(lanczos)| over the eigenvalues both found, each
+    /// list sorted descending (power iteration finds them by magnitude, Lanczos algebraically).
+    /// </summary>
+    public double MaxRelativeDifference
+    {
+        get
+        {
+            var a = Lanczos.Eigenvalues.OrderByDescending(x => x).ToArray();
+            var b = Power.Eigenvalues.OrderByDescending(x => x).ToArray();
+            int m = Math.Min(a.Length, b.Length);
+            if (m == 0) return double.NaN;
+            return Enumerable.Range(0, m).Max(i => Math.Abs(a[i] - b[i]) / Math.Max(Math.Abs(a[i]), double.Epsilon));
+        }
+    }
+
+    public void AddTo(JsonObject root)
+    {
+        root["lanczos_matvecs"] = Lanczos.Matvecs;
+        root["power_matvecs"] = Power.Matvecs;
+        root["matvec_ratio"] = Math.Round(MatvecRatio, 4);
+        root["lanczos_seconds"] = Math.Round(Lanczos.Seconds, 4);
+        root["power_seconds"] = Math.Round(Power.Seconds, 4);
+        root["time_ratio"] = Math.Round(TimeRatio, 4);
+        root["max_relative_difference"] = MaxRelativeDifference;
+        root["lanczos_status"] = Lanczos.Status.ToSnakeCase();
+        root["power_status"] = Power.Status.ToSnakeCase();
+        root["lanczos_eigenvalues"] = Numbers(Lanczos.Eigenvalues);
+        root["power_eigenvalues"] = Numbers(Power.Eigenvalues);
+        root["lanczos_relative_residuals"] = Numbers(Lanczos.RelativeResiduals);
+        root["power_relative_residuals"] = Numbers(Power.RelativeResiduals);
+        root["params"] = Parameters;
+        root["examples"] = Examples;
+    }
+
+    public string Summary() =>
+        $"lanczos {Lanczos.Matvecs} matvecs {Lanczos.Seconds:F2} s, power {Power.Matvecs} matvecs {Power.Seconds:F2} s: " +
+        $"{MatvecRatio:F1}x fewer matvecs, {TimeRatio:F1}x less time, max relative eigenvalue difference {MaxRelativeDifference:G3}";
+
+    private static JsonArray Numbers(IEnumerable<double> values) => new(values.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray());
+}
+
+/// <summary>
+/// Lanczos (thick restart, full reorthogonalization) against power iteration with deflation at
+/// PyHessian's defaults (100 iterations per eigenvalue, relative change below Tol) for the top-K
+/// Hessian eigenvalues over the whole (subset) training set, same tolerance, one after the other.
+/// </summary>
+public static class EigenBenchmark
+{
+    const int WarmupProducts = 3;
+
+    public static EigenBenchResult Run(BenchSetup setup, EigenBenchOptions options)
+    {
+        var train = setup.Data.Train;
+        var (x, y) = setup.FirstExamples(train.Count, "--subset");
+        var problem = new CurvatureProblem(setup.Model, x, y, new CurvatureOptions { BatchSize = options.BatchSize });
+        // Untimed warm-up products, so neither solver pays the first-touch costs alone.
+        var warmup = new HessianOperator(problem);
+        using (var v = TorchSharp.torch.ones(problem.Dimension, dtype: problem.DType))
+            for (int i = 0; i < WarmupProducts; i++) warmup.Apply(v).Dispose();
+        var lanczosOp = new HessianOperator(problem);
+        var lanczos = Lanczos.TopK(lanczosOp, new EigenOptions { K = options.K, Tol = options.Tol, Seed = options.Seed, MaxMatvecs = options.LanczosMaxMatvecs });
+        var powerOp = new HessianOperator(problem);
+        var power = PowerIteration.TopK(powerOp, new PowerOptions { K = options.K, Tol = options.Tol, Seed = options.Seed });
+        return new EigenBenchResult(lanczos, power, problem.Dimension, problem.Count);
+    }
+}

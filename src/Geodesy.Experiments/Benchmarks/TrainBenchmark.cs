@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Geodesy.Core.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Geodesy.Experiments.Benchmarks;
+
+public sealed record TrainBenchOptions
+{
+    public int Epochs { get; init; } = 1;
+    public int Batch { get; init; } = 64;
+    /// <summary>Seed of the trainer's shuffling (the baseline uses the same batches).</summary>
+    public long Seed { get; init; }
+}
+
+public sealed record TrainBenchResult
+{
+    /// <summary>Training examples processed per second of the training steps (evaluations excluded).</summary>
+    public required double ExamplesPerSecond { get; init; }
+    /// <summary>Mean seconds of one epoch's steps: shuffling, batch gathering, forward, backward, optimizer step, loss read-back.</summary>
+    public required double EpochSeconds { get; init; }
+    /// <summary>Mean seconds of forward + backward alone over the same batches (pre-gathered, no optimizer).</summary>
+    public required double ForwardBackwardSeconds { get; init; }
+    public required double[] EpochSecondsPerEpoch { get; init; }
+    public required double[] ForwardBackwardSecondsPerPass { get; init; }
+    /// <summary>Wall time of the whole Trainer.Train call, including its evaluations after every epoch.</summary>
+    public required double TrainerSeconds { get; init; }
+    public required long Examples { get; init; }
+    public required long StepsPerEpoch { get; init; }
+    public required long Parameters { get; init; }
+    public required string Status { get; init; }
+    /// <summary>Backward passes made: the trainer's steps plus the baseline's.</summary>
+    public required long Gradients { get; init; }
+    public required double FinalTrainLoss { get; init; }
+
+    public double EpochOverForwardBackward => EpochSeconds / ForwardBackwardSeconds;
+
+    public void AddTo(JsonObject root)
+    {
+        root["examples_per_second"] = Math.Round(ExamplesPerSecond, 2);
+        root["epoch_seconds"] = Math.Round(EpochSeconds, 5);
+        root["forward_backward_seconds"] = Math.Round(ForwardBackwardSeconds, 5);
+        root["epoch_over_forward_backward"] = Math.Round(EpochOverForwardBackward, 4);
+        root["epoch_seconds_reps"] = new JsonArray(EpochSecondsPerEpoch.Select(s => (JsonNode)Math.Round(s, 5)).ToArray());
+        root["forward_backward_seconds_reps"] = new JsonArray(ForwardBackwardSecondsPerPass.Select(s => (JsonNode)Math.Round(s, 5)).ToArray());
+        root["trainer_seconds"] = Math.Round(TrainerSeconds, 4);
+        root["params"] = Parameters;
+        root["examples"] = Examples;
+        root["steps_per_epoch"] = StepsPerEpoch;
+        root["status"] = Status;
+        root["final_train_loss"] = FinalTrainLoss;
+    }
+
+    public string Summary() =>
+        $"{ExamplesPerSecond:F0} examples/s; epoch {EpochSeconds:F3} s, forward+backward {ForwardBackwardSeconds:F3} s ({EpochOverForwardBackward:F2}x)";
+}
+
+/// <summary>
+/// Training throughput of <see cref="Trainer"/> (momentum SGD, the default) and the loop's own
+/// overhead: the time of an epoch's steps over the time of forward + backward alone on the same
+/// batches. The baseline (same data, same permutation as the trainer's first epoch) runs once
+/// untimed, then once per epoch before and once per epoch after training, and is averaged, so
+/// drifting load hits both sides.
+/// </summary>
+public static class TrainBenchmark
+{
+    public static TrainBenchResult Run(BenchSetup setup, TrainBenchOptions options)
+    {
+        if (options.Epochs < 1) throw new Core.InputException($"bench train: --epochs must be >= 1 (got {options.Epochs})");
+        if (options.Batch < 1) throw new Core.InputException($"bench train: --batch must be >= 1 (got {options.Batch})");
+        var model = setup.Model;
+        var train = setup.Data.Train;
+        long n = train.Count;
+        int batch = (int)Math.Min(options.Batch, n);
+        var trainerOptions = new TrainerOptions { Epochs = options.Epochs, BatchSize = batch, Seed = options.Seed };
+        trainerOptions.Validate();
+
+        var batches = GatherBatches(setup, batch, options.Seed);
+        try
+        {
+            ForwardBackward(model, batches); // untimed warm-up: first-touch allocations, JIT
+            var baseline = new List<double>();
+            for (int e = 0; e < options.Epochs; e++) baseline.Add(ForwardBackward(model, batches));
+
+            var timer = new EpochTimer(stepsPerEpoch: batches.Count);
+            var result = Trainer.Train(model, setup.Data, trainerOptions, [timer]);
+            if (result.Status == RunStatus.Diverged) throw new Core.ComputationException($"bench train: {result.Message}");
+
+            for (int e = 0; e < options.Epochs; e++) baseline.Add(ForwardBackward(model, batches));
+            double epochSeconds = timer.EpochSeconds.Average();
+            return new TrainBenchResult
+            {
+                ExamplesPerSecond = n / epochSeconds,
+                EpochSeconds = epochSeconds,
+                ForwardBackwardSeconds = baseline.Average(),
+                EpochSecondsPerEpoch = timer.EpochSeconds.ToArray(),
+                ForwardBackwardSecondsPerPass = baseline.ToArray(),
+                TrainerSeconds = result.Seconds,
+                Examples = n,
+                StepsPerEpoch = batches.Count,
+                Parameters = setup.Parameters,
+                Status = result.Status.Name(),
+                Gradients = result.Steps + baseline.Count * batches.Count,
+                FinalTrainLoss = result.Final?.TrainLoss ?? double.NaN,
+            };
+        }
+        finally
+        {
+            foreach (var (x, y) in batches) { x.Dispose(); y.Dispose(); }
+        }
+    }
+
+    /// <summary>The trainer's first-epoch batches (same generator, same permutation), gathered in advance.</summary>
+    private static List<(Tensor X, Tensor Y)> GatherBatches(BenchSetup setup, int batch, long seed)
+    {
+        var train = setup.Data.Train;
+        long n = train.Count;
+        var dtype = Evaluation.ParameterDType(setup.Model);
+        using var generator = new Generator((ulong)seed);
+        using var perm = randperm(n, generator: generator);
+        var list = new List<(Tensor, Tensor)>();
+        for (long start = 0; start < n; start += batch)
+        {
+            using var idx = perm.narrow(0, start, Math.Min(batch, n - start));
+            using var gathered = train.Inputs.index_select(0, idx);
+            list.Add((gathered.to_type(dtype), train.Labels.index_select(0, idx)));
+        }
+        return list;
+    }
+
+    /// <summary>Seconds of forward + mean loss + backward over all batches, in train mode, without optimizer steps.</summary>
+    private static double ForwardBackward(nn.Module<Tensor, Tensor> model, List<(Tensor X, Tensor Y)> batches)
+    {
+        model.train();
+        var clock = Stopwatch.StartNew();
+        foreach (var (x, y) in batches)
+        {
+            using var scope = NewDisposeScope();
+            model.zero_grad();
+            nn.functional.cross_entropy(model.call(x), y).backward();
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        model.zero_grad();
+        return seconds;
+    }
+
+    /// <summary>
+    /// Times each epoch's steps: from the end-of-epoch evaluation before it (or the start) to its
+    /// last optimizer step, so the trainer's evaluations are not counted.
+    /// </summary>
+    private sealed class EpochTimer(int stepsPerEpoch) : ITrainingObserver
+    {
+        private readonly Stopwatch _clock = new();
+        public List<double> EpochSeconds { get; } = [];
+
+        public void OnMetrics(nn.Module model, MetricsRow row, bool endOfEpoch)
+        {
+            if (endOfEpoch) _clock.Restart();
+        }
+
+        public void OnStep(nn.Module model, int epoch, long step, double batchLoss)
+        {
+            if (step % stepsPerEpoch == 0) EpochSeconds.Add(_clock.Elapsed.TotalSeconds);
+        }
+    }
+}
