@@ -39,8 +39,8 @@ public sealed record TrainBenchResult
     public void AddTo(JsonObject root)
     {
         root["examples_per_second"] = Math.Round(ExamplesPerSecond, 2);
-        root["epoch_seconds"] = Math.Round(EpochSeconds, 5);
-        root["forward_backward_seconds"] = Math.Round(ForwardBackwardSeconds, 5);
+        root["epoch_seconds"] = EpochSeconds; // unrounded: tiny models take milliseconds
+        root["forward_backward_seconds"] = ForwardBackwardSeconds;
         root["epoch_over_forward_backward"] = Math.Round(EpochOverForwardBackward, 4);
         root["epoch_seconds_reps"] = new JsonArray(EpochSecondsPerEpoch.Select(s => (JsonNode)Math.Round(s, 5)).ToArray());
         root["forward_backward_seconds_reps"] = new JsonArray(ForwardBackwardSecondsPerPass.Select(s => (JsonNode)Math.Round(s, 5)).ToArray());
