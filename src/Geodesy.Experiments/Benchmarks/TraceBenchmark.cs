@@ -61,7 +61,8 @@ public sealed record TraceBenchResult(
             ["matvecs"] = ReferenceMatvecs,
         };
         root["seeds"] = Seeds;
-        root["budgets"] = new JsonArray(Hutchinson.Budgets.Select(b => (JsonNode)b).ToArray());
+        root["hutchinson_budgets"] = new JsonArray(Hutchinson.Budgets.Select(b => (JsonNode)b).ToArray());
+        root["hutchpp_budgets"] = new JsonArray(HutchPlusPlus.Budgets.Select(b => (JsonNode)b).ToArray());
         root["hutchinson_rms_relative_error"] = Numbers(Hutchinson.RmsRelativeError);
         root["hutchpp_rms_relative_error"] = Numbers(HutchPlusPlus.RmsRelativeError);
         root["params"] = Parameters;

@@ -59,8 +59,9 @@ public sealed record TrainBenchResult
 /// <summary>
 /// Training throughput of <see cref="Trainer"/> (momentum SGD, the default) and the loop's own
 /// overhead: the time of an epoch's steps over the time of forward + backward alone on the same
-/// batches. The baseline runs once before and once after training per epoch (same data, same
-/// permutation as the trainer's first epoch) and is averaged, so drifting load hits both sides.
+/// batches. The baseline (same data, same permutation as the trainer's first epoch) runs once
+/// untimed, then once per epoch before and once per epoch after training, and is averaged, so
+/// drifting load hits both sides.
 /// </summary>
 public static class TrainBenchmark
 {
@@ -78,6 +79,11 @@ public static class TrainBenchmark
         var batches = GatherBatches(setup, batch, options.Seed);
         try
         {
+            // The trainer evaluates before its first epoch; do the same first. Besides warming up,
+            // this changes glibc's malloc state (its mmap threshold rises after large frees):
+            // without it the baseline ran up to 4x slower on the CNN (fresh mmap + page faults).
+            Evaluation.Evaluate(model, setup.Data.Train, trainerOptions.EvalBatchSize);
+            ForwardBackward(model, batches); // untimed warm-up: first-touch allocations, JIT
             var baseline = new List<double>();
             for (int e = 0; e < options.Epochs; e++) baseline.Add(ForwardBackward(model, batches));
 
