@@ -6,6 +6,9 @@ using Geodesy.Cli;
 // spinning, 22 s passive). libgomp reads the policy when libtorch loads, so it is set in the native
 // environment before any tensor exists; a value the user set wins.
 NativeEnvironment.SetIfUnset("OMP_WAIT_POLICY", "PASSIVE");
+// Large activations (a CNN on 1,000 images) are fresh tens-of-MB tensors; libtorch backs them with
+// transparent huge pages when asked, which cut page-fault time several-fold here (docs/bench.md).
+NativeEnvironment.SetIfUnset("THP_MEM_ALLOC_ENABLE", "1");
 return GeodesyCli.Run(args);
 
 internal static class NativeEnvironment
