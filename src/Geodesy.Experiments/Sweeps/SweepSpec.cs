@@ -18,7 +18,7 @@ public sealed record SweepTrial(RunSpec Spec, IReadOnlyDictionary<string, string
 /// A sweep: a base run spec, a grid and/or a random search over hyperparameters, seeds, the
 /// measures to compute. Hyperparameters that are run settings (lr, batch, weight_decay,
 /// optimizer, label_noise, subset, ...) set them directly; any other name (width, depth) must
-/// appear as a {name} placeholder in a string setting such as arch: "mlp:784-{width}-10".
+/// appear as a {name} template field in a string setting such as arch: "mlp:784-{width}-10".
 /// </summary>
 public sealed class SweepSpec
 {
@@ -89,13 +89,13 @@ public sealed class SweepSpec
             hparams[name] = Text(value);
             if (settings.Contains(name)) json[name] = value.DeepClone();
         }
-        // Substitute {name} placeholders in string settings.
+        // Fill the {name} template fields of string settings.
         foreach (var key in json.Select(kv => kv.Key).ToList())
         {
             if (json[key] is JsonValue v && v.TryGetValue<string>(out var s) && s.Contains('{'))
             {
                 foreach (var (name, value) in assignment) s = s.Replace("{" + name + "}", Text(value), StringComparison.Ordinal);
-                if (s.Contains('{')) throw new InputException($"setting '{key}' = '{s}' has a placeholder no hyperparameter fills");
+                if (s.Contains('{')) throw new InputException($"setting '{key}' = '{s}' has a template field {{...}} that no hyperparameter fills");
                 json[key] = s;
             }
         }

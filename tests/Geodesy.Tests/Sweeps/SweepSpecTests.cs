@@ -19,7 +19,7 @@ public class SweepSpecTests
         """;
 
     [Fact]
-    public void GridTimesSeedsExpandsWithPlaceholdersFilled()
+    public void GridTimesSeedsExpandsWithTemplateFieldsFilled()
     {
         var spec = SweepSpec.Parse(Yaml);
         var trials = spec.Expand();
@@ -55,7 +55,7 @@ public class SweepSpecTests
     [Theory]
     [InlineData("base: [1, 2", "invalid YAML")]
     [InlineData("bogus: 1", "unknown key 'bogus'")]
-    [InlineData("base: { arch: \"mlp:784-{depth}-10\" }\ngrid: { lr: [0.1] }", "placeholder")]
+    [InlineData("base: { arch: \"mlp:784-{depth}-10\" }\ngrid: { lr: [0.1] }", "template field")]
     [InlineData("grid: { lr: [] }", "non-empty list")]
     [InlineData("base: { lr: -1 }", "--lr")]
     [InlineData("random: { count: 2, params: { lr: { gaussian: [0, 1] } } }", "unknown distribution")]
