@@ -92,6 +92,9 @@ public sealed class TinyCurvatureModel : IDisposable
 
 public class CurvatureCommandTests(TinyCurvatureModel tiny) : IClassFixture<TinyCurvatureModel>
 {
+    /// <summary>Relative agreement of two float32 runs of the same computation (a few ulps).</summary>
+    private const double Float32Agreement = 1e-5;
+
     /// <summary>Lanczos with --tol 1e-10 in float64 on an 83-dimensional operator: eigenvalues to rounding.</summary>
     private const double EigenTolerance = 1e-7;
     /// <summary>Hutch++ with a sketch spanning the whole space is exact up to rounding.</summary>
@@ -154,7 +157,10 @@ public class CurvatureCommandTests(TinyCurvatureModel tiny) : IClassFixture<Tiny
         // The run folder gives the same model, data and numbers.
         string fromRun = tiny.Temp("keys-run.json");
         var viaRun = Ok(RunCli("curvature", "--run", tiny.RunDir, "--top-k", "2", "--threads", "1", "--json", fromRun), fromRun);
-        Assert.Equal(top, Doubles(viaRun["matrices"]!["hessian"]!["top_eigenvalues"]));
+        // Two float32 computations: oneDNN may pick kernels by memory alignment, so the last bit can differ.
+        var topViaRun = Doubles(viaRun["matrices"]!["hessian"]!["top_eigenvalues"]);
+        Assert.Equal(top.Length, topViaRun.Length);
+        for (int i = 0; i < top.Length; i++) Assert.Equal(top[i], topViaRun[i], Float32Agreement * Math.Abs(top[i]));
     }
 
     [Fact]
@@ -306,7 +312,10 @@ public class CurvatureCommandTests(TinyCurvatureModel tiny) : IClassFixture<Tiny
         string powerJson = tiny.Temp("power.json");
         var byPower = Ok(RunCli(Args("--top-k", "3", "--method", "power", "--dtype", "float64", "--json", powerJson)), powerJson);
         Assert.Equal("power", (string?)byPower["matrices"]!["hessian"]!["eigen_method"]);
-        Assert.Equal(Doubles(c["power_eigenvalues"]), Doubles(byPower["matrices"]!["hessian"]!["top_eigenvalues"]));
+        var powerHere = Doubles(c["power_eigenvalues"]);
+        var powerAlone = Doubles(byPower["matrices"]!["hessian"]!["top_eigenvalues"]);
+        Assert.Equal(powerHere.Length, powerAlone.Length);
+        for (int i = 0; i < powerHere.Length; i++) Assert.Equal(powerHere[i], powerAlone[i], Float32Agreement * Math.Abs(powerHere[i]));
     }
 
     public static TheoryData<string, string[]> BadInputs => new()

@@ -74,7 +74,8 @@ public class MeasureCommandTests(TrainedRunFixture run) : IClassFixture<TrainedR
         var expected = MeasureRunner.Compute(ctx, MeasureRegistry.Select("param-norm,cross-entropy,frob-distance,hessian-trace"))
             .ToDictionary(o => o.Name, o => o.Value!);
         foreach (var (name, v) in expected)
-            Assert.Equal(v.Value, (double)measures[name]!["value"]!, 1e-12 * Math.Max(1, Math.Abs(v.Value)));
+            // Float32 model: two runs of the same computation may differ in the last bits (kernel choice by alignment).
+            Assert.Equal(v.Value, (double)measures[name]!["value"]!, 1e-5 * Math.Max(1, Math.Abs(v.Value)));
         Assert.Equal(expected["hessian-trace"].StdErr!.Value, (double)measures["hessian-trace"]!["stderr"]!, 1e-9);
     }
 
