@@ -128,7 +128,7 @@ public static class CurvatureCommand
 
             // Where the model and data come from: explicit options win over the run folder.
             string? runDir = parse.GetValue(run);
-            RunSpec? runSpec = runDir is null ? null : ReadRunSpec(runDir);
+            RunSpec? runSpec = runDir is null ? null : RunFiles.ReadSpec(runDir);
             string archSpec = parse.GetValue(arch) ?? runSpec?.Arch ?? throw new InputException("give --arch SPEC (or --run DIR)");
             string weightsPath = parse.GetValue(weights)
                 ?? (runDir is null ? throw new InputException("give --weights FILE (or --run DIR)") : Path.Combine(runDir, RunFiles.FinalWeights));
@@ -271,17 +271,6 @@ public static class CurvatureCommand
         if (path is null) return;
         string folder = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
         if (!Directory.Exists(folder)) throw new InputException($"{option}: folder '{folder}' does not exist");
-    }
-
-    private static RunSpec ReadRunSpec(string dir)
-    {
-        string path = Path.Combine(dir, RunFiles.RunJson);
-        if (!File.Exists(path)) throw new InputException($"--run: '{dir}' has no {RunFiles.RunJson}: not a Geodesy run folder?");
-        JsonNode? node;
-        try { node = JsonNode.Parse(File.ReadAllText(path)); }
-        catch (System.Text.Json.JsonException e) { throw new InputException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
-        if (node?["spec"] is not JsonObject spec) throw new InputException($"{path}: no \"spec\" object");
-        return RunSpec.FromJson(spec);
     }
 
     /// <summary>The results of one matrix: its JSON entry plus what the table and the plot need.</summary>

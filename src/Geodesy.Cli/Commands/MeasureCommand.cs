@@ -213,20 +213,7 @@ public static class MeasureCommand
 
     private static RunFolder ReadRunFolder(string dir)
     {
-        if (!Directory.Exists(dir)) throw new InputException($"--run folder '{dir}' does not exist");
-        string runJson = Path.Combine(dir, RunFiles.RunJson);
-        if (!File.Exists(runJson)) throw new InputException($"--run '{dir}' has no {RunFiles.RunJson}: not a Geodesy run folder?");
-        RunSpec spec;
-        try
-        {
-            var spec_ = JsonNode.Parse(File.ReadAllText(runJson))?["spec"] as JsonObject
-                ?? throw new InputException($"{runJson} has no \"spec\" object");
-            spec = RunSpec.FromJson(spec_);
-        }
-        catch (System.Text.Json.JsonException e)
-        {
-            throw new InputException($"{runJson} is not valid JSON ({e.Message.Split('\n')[0]})");
-        }
+        var spec = RunFiles.ReadSpec(dir);
         string? Existing(string name) => File.Exists(Path.Combine(dir, name)) ? Path.Combine(dir, name) : null;
         var record = File.Exists(Path.Combine(dir, RunFiles.Metrics)) ? RunFiles.ReadMetrics(dir) : null;
         return new RunFolder(spec, Existing(RunFiles.FinalWeights), Existing(RunFiles.InitWeights), record);

@@ -42,6 +42,19 @@ public static class RunFiles
         (double?)n["test_loss"] ?? double.NaN, (double?)n["test_accuracy"] ?? double.NaN,
         (double?)n["seconds"] ?? 0);
 
+    /// <summary>Reads the run spec from a run folder's run.json (for --run options); errors name the file.</summary>
+    public static Specs.RunSpec ReadSpec(string runDir)
+    {
+        if (!Directory.Exists(runDir)) throw new InputException($"--run folder '{runDir}' does not exist");
+        string path = Path.Combine(runDir, RunJson);
+        if (!File.Exists(path)) throw new InputException($"--run '{runDir}' has no {RunJson}: not a Geodesy run folder?");
+        JsonNode? node;
+        try { node = JsonNode.Parse(File.ReadAllText(path)); }
+        catch (System.Text.Json.JsonException e) { throw new InputException($"{path} is not valid JSON ({e.Message.Split('\n')[0]})"); }
+        if (node?["spec"] is not JsonObject spec) throw new InputException($"{path} has no \"spec\" object");
+        return Specs.RunSpec.FromJson(spec);
+    }
+
     /// <summary>Reads metrics.jsonl of a run folder.</summary>
     public static IReadOnlyList<MetricsRow> ReadMetrics(string runDir)
     {
