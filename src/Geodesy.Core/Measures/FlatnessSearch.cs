@@ -39,6 +39,26 @@ public static class DeviationSearch
     public const double InitialUpper = 2.0;
     public const double MaxUpper = 1e4;
 
+    /// <summary>
+    /// The search of a context, run once and cached under <paramref name="name"/>: a seeded subset of
+    /// SearchExamples, the trained weights snapshotted (and restored), the unperturbed error as the
+    /// base, and a bisection over the scale with forward passes counted into the context.
+    /// <paramref name="deviation"/> gets (scale, subset, weights, base error, seed).
+    /// </summary>
+    public static SearchResult Cached(MeasureContext ctx, string name,
+        Func<double, ExampleSet, ParameterSnapshot, double, long, (double Deviation, double StdErr)> deviation) =>
+        ctx.Cached("search:" + name, () =>
+        {
+            var o = ctx.Options;
+            var set = MeasureData.Subset(ctx, o.SearchExamples, "search");
+            using var weights = new ParameterSnapshot(ctx.Model);
+            double baseError = MeasureData.LossError(ctx.Model, set, o.EvalBatchSize).Error;
+            long start = ctx.ForwardExamples;
+            ctx.ForwardExamples += set.Count;
+            long seed = MeasureData.SeedFor(ctx, name);
+            return Bisect(scale => deviation(scale, set, weights, baseError, seed), o, baseError, () => ctx.ForwardExamples - start, name);
+        });
+
     public static SearchResult Bisect(Func<double, (double Deviation, double StdErr)> deviation, MeasureOptions o,
         double baseError, Func<long> forwardCount, string what)
     {
@@ -112,23 +132,16 @@ public static class PacBayesSearch
     }
 
     /// <summary>sigma (or sigma' when magnitude-aware) for the context, searched once and cached.</summary>
-    public static SearchResult Sigma(MeasureContext ctx, bool magnitudeAware) =>
-        ctx.Cached(magnitudeAware ? "search:pacbayes-mag" : "search:pacbayes", () =>
+    public static SearchResult Sigma(MeasureContext ctx, bool magnitudeAware)
+    {
+        var o = ctx.Options;
+        return DeviationSearch.Cached(ctx, magnitudeAware ? "pacbayes-mag" : "pacbayes", (sigma, set, weights, baseError, seed) =>
         {
-            var o = ctx.Options;
-            var set = MeasureData.Subset(ctx, o.SearchExamples, "search");
-            using var weights = new ParameterSnapshot(ctx.Model);
-            double baseError = MeasureData.LossError(ctx.Model, set, o.EvalBatchSize).Error;
-            long start = ctx.ForwardExamples;
-            ctx.ForwardExamples += set.Count;
-            long seed = MeasureData.SeedFor(ctx, magnitudeAware ? "pacbayes-mag" : "pacbayes");
-            return DeviationSearch.Bisect(sigma =>
-            {
-                ctx.ForwardExamples += o.MonteCarloDraws * set.Count;
-                return Deviation(ctx.Model, weights, set, baseError, sigma, magnitudeAware, o.MagnitudeEpsilon,
-                    o.MonteCarloDraws, seed, o.EvalBatchSize);
-            }, o, baseError, () => ctx.ForwardExamples - start, magnitudeAware ? "pacbayes-mag" : "pacbayes");
+            ctx.ForwardExamples += o.MonteCarloDraws * set.Count;
+            return Deviation(ctx.Model, weights, set, baseError, sigma, magnitudeAware, o.MagnitudeEpsilon,
+                o.MonteCarloDraws, seed, o.EvalBatchSize);
         });
+    }
 }
 
 /// <summary>Worst-case perturbations in a box, by projected gradient ascent (Fantastic Algorithm 2).</summary>
@@ -163,22 +176,13 @@ public static class SharpnessSearch
     }
 
     /// <summary>alpha (or alpha') for the context, searched once and cached.</summary>
-    public static SearchResult Alpha(MeasureContext ctx, bool magnitudeAware) =>
-        ctx.Cached(magnitudeAware ? "search:sharpness-mag" : "search:sharpness", () =>
-        {
-            var o = ctx.Options;
-            var set = MeasureData.Subset(ctx, o.SearchExamples, "search");
-            using var weights = new ParameterSnapshot(ctx.Model);
-            double baseError = MeasureData.LossError(ctx.Model, set, o.EvalBatchSize).Error;
-            long start = ctx.ForwardExamples;
-            ctx.ForwardExamples += set.Count;
-            long seed = MeasureData.SeedFor(ctx, magnitudeAware ? "sharpness-mag" : "sharpness");
-            return DeviationSearch.Bisect(alpha =>
-            {
-                return Deviation(ctx.Model, weights, set, baseError, alpha, magnitudeAware, o.MagnitudeEpsilon,
-                    o.AscentSteps, seed, n => ctx.ForwardExamples += n, o.TargetDeviation + o.SearchTolerance, () => ctx.Gradients++);
-            }, o, baseError, () => ctx.ForwardExamples - start, magnitudeAware ? "sharpness-mag" : "sharpness");
-        });
+    public static SearchResult Alpha(MeasureContext ctx, bool magnitudeAware)
+    {
+        var o = ctx.Options;
+        return DeviationSearch.Cached(ctx, magnitudeAware ? "sharpness-mag" : "sharpness", (alpha, set, weights, baseError, seed) =>
+            Deviation(ctx.Model, weights, set, baseError, alpha, magnitudeAware, o.MagnitudeEpsilon,
+                o.AscentSteps, seed, n => ctx.ForwardExamples += n, o.TargetDeviation + o.SearchTolerance, () => ctx.Gradients++));
+    }
 
     /// <summary>
     /// Keskar et al.'s epsilon-sharpness: 100 (max_{|u_i| &lt;= eps(|w_i|+1)} L(w+u) - L(w)) / (1 + L(w)),
