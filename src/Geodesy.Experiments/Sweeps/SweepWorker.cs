@@ -149,10 +149,7 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
     private Dictionary<string, (double? Value, double? Stderr, double Seconds)> ComputeMeasures(
         RunSpec spec, DataSplit data, string dir, IReadOnlyList<MetricsRow> rows, string trialId, CancellationToken cancel)
     {
-        var sweep = sweepId is null ? null : store.ListSweeps().FirstOrDefault(s => s.Id == sweepId);
-        var sweepJson = sweep is null ? null : JsonNode.Parse(sweep.SpecJson);
-        string list = (string?)sweepJson?["measures"] ?? "all";
-        int examples = (int?)sweepJson?["measure_examples"] ?? 0;
+        var (list, examples) = MeasureSettings();
         var result = new Dictionary<string, (double?, double?, double)>();
         if (list is "none" or "") return result;
         using var scope = NewDisposeScope();
@@ -172,6 +169,19 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
             result[m.Name] = (m.Value is { } v && double.IsFinite(v.Value) ? v.Value : null, m.Value?.StdErr, m.Seconds);
         }
         return result;
+    }
+
+    private (string List, int Examples)? _measureSettings;
+
+    /// <summary>The sweep's measure list and example count, read from the store once per worker.</summary>
+    private (string List, int Examples) MeasureSettings()
+    {
+        if (_measureSettings is { } known) return known;
+        var sweep = sweepId is null ? null : store.ListSweeps().FirstOrDefault(s => s.Id == sweepId);
+        var sweepJson = sweep is null ? null : JsonNode.Parse(sweep.SpecJson);
+        var settings = ((string?)sweepJson?["measures"] ?? "all", (int?)sweepJson?["measure_examples"] ?? 0);
+        _measureSettings = settings;
+        return settings;
     }
 
     private DataSplit Data(RunSpec spec)
