@@ -3,22 +3,44 @@ using static TorchSharp.torch;
 
 namespace Geodesy.Core.Curvature;
 
+/// <summary>How a Hessian-vector product is computed; both are exact.</summary>
+public enum HessianProductMethod
+{
+    /// <summary>The R-operator when the model supports it, double backprop otherwise.</summary>
+    Auto,
+    /// <summary>Pearlmutter's R-operator through per-layer closed forms (<see cref="PearlmutterPlan"/>).</summary>
+    ROperator,
+    /// <summary>grad of (grad L . v) through libtorch's autograd; works for every model.</summary>
+    DoubleBackprop,
+}
+
 /// <summary>
 /// The exact Hessian of the problem's loss (mean cross-entropy, plus wd I when weight decay is
-/// included), applied by double backprop one mini-batch at a time: g_b = grad of the weighted
-/// batch loss with its graph, then grad of g_b . v. Nothing is cached between products, so the
-/// operator follows the model's current weights.
+/// included), applied one mini-batch at a time, either by Pearlmutter's R-operator (a forward
+/// and a backward pass carrying directional derivatives, for the zoo's sequential models in eval
+/// mode) or by double backprop (g_b = grad of the weighted batch loss with its graph, then grad
+/// of g_b . v). Nothing is cached between products, so the operator follows the model's current
+/// weights.
 /// </summary>
 public sealed class HessianOperator : ILinearOperator
 {
     private readonly CurvatureProblem _problem;
+    private readonly PearlmutterPlan? _plan;
 
-    public HessianOperator(CurvatureProblem problem) => _problem = problem;
+    public HessianOperator(CurvatureProblem problem, HessianProductMethod method = HessianProductMethod.Auto)
+    {
+        _problem = problem;
+        if (method != HessianProductMethod.DoubleBackprop) _plan = PearlmutterPlan.TryCreate(problem);
+        if (method == HessianProductMethod.ROperator && _plan is null)
+            throw new InputException("hessian: the R-operator supports sequential models of Linear, Conv2d, eval BatchNorm, ReLU/Tanh/GELU, pooling and flatten layers in eval mode; use double backprop");
+    }
 
     public long Dimension => _problem.Dimension;
     public string Name => "hessian";
     public ScalarType DType => _problem.DType;
     public long Applications { get; private set; }
+    /// <summary>"r-operator" or "double-backprop": how the products are computed.</summary>
+    public string Method => _plan is null ? "double-backprop" : "r-operator";
 
     public Tensor Apply(Tensor v)
     {
@@ -31,6 +53,12 @@ public sealed class HessianOperator : ILinearOperator
         {
             foreach (var b in _problem.Batches())
             {
+                if (_plan is not null)
+                {
+                    _problem.PrepareBatch(b);
+                    _plan.AddHessianVectorProduct(_problem.BatchInputs(b), _problem.BatchLabels(b), _problem.Weight(b), vd, result);
+                    continue;
+                }
                 using var batchScope = NewDisposeScope();
                 var logits = _problem.Forward(b);
                 var loss = nn.functional.cross_entropy(logits, _problem.BatchLabels(b)).mul(_problem.Weight(b));

@@ -29,7 +29,7 @@ internal static class OperatorTestSupport
     /// Weights from a private generator: the global one is shared with tests running in
     /// parallel, so seeding it would not make the models reproducible.
     /// </summary>
-    private static void Initialize(nn.Module model, long seed)
+    public static void Initialize(nn.Module model, long seed)
     {
         using var gen = new Generator((ulong)seed);
         using var _ = no_grad();

@@ -1,0 +1,388 @@
+using Geodesy.Core.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Geodesy.Core.Curvature;
+
+/// <summary>
+/// Exact Hessian-vector products by Pearlmutter's R-operator (Pearlmutter 1994, "Fast exact
+/// multiplication by the Hessian"), for a <see cref="SequentialModel"/> built from the layers
+/// below. One forward pass carries every activation a and its directional derivative
+/// R{a} = d/dt a(w + t v) at t = 0; one backward pass carries every activation gradient g and
+/// R{g}; each layer turns them into R{grad w} = (H v) restricted to its parameters by closed
+/// forms.
+/// <para>Why not double backprop: differentiating libtorch's convolution backward on the CPU
+/// runs a convolution with the batch as channels and the whole feature map as kernel, several
+/// times slower than a forward convolution. Here every convolution is a forward or a first-order
+/// backward kernel, and the clean and tangent batches are stacked so that each kernel runs once
+/// over 2B rows. Derivatives the double-backprop graph would compute and throw away (gradients of
+/// the first layer's input, g below the second parameterized layer when only R{g} is needed) are
+/// skipped by a need analysis done once.</para>
+/// <para>Layers: Linear, Conv2d (groups 1, zero padding), BatchNorm with running statistics in
+/// eval mode, ReLU, Tanh, exact GELU, MaxPool2d, and linear parameter-free layers (AvgPool2d,
+/// Flatten, GlobalAvgPool, Identity, dropout in eval mode). Anything else (train-mode BatchNorm or
+/// dropout, ResNets, imported models) gets no plan and the caller falls back to double backprop.</para>
+/// </summary>
+internal sealed class PearlmutterPlan
+{
+    private readonly SequentialModel _model;
+    private readonly Step[] _steps;
+
+    private readonly int _first;
+
+    private PearlmutterPlan(SequentialModel model, Step[] steps)
+    {
+        _model = model;
+        _steps = steps;
+        _first = Array.FindIndex(steps, s => s.HasParameters);
+    }
+
+    /// <summary>The plan for the problem's model, or null when some layer (or the mode) is not supported.</summary>
+    public static PearlmutterPlan? TryCreate(CurvatureProblem problem)
+    {
+        if (problem.Model is not SequentialModel model) return null;
+        bool eval = problem.Mode == CurvatureMode.Eval;
+        var offsets = problem.Layout.ToDictionary(l => l.Name, l => (l.Offset, l.Shape));
+        var steps = new Step[model.Layers.Count];
+        long covered = 0;
+        int names = 0;
+        for (int i = 0; i < model.Layers.Count; i++)
+        {
+            var layer = model.Layers[i];
+            Step? step = layer switch
+            {
+                Linear l => new LinearStep(l),
+                Conv2d c when c.groups == 1 && c.padding_mode == PaddingModes.Zeros && c.padding_type is null
+                              && c.padding is not null && !c.transposed => new Conv2dStep(c),
+                BatchNorm bn when eval && bn.track_running_stats && bn.running_mean is not null && bn.running_var is not null
+                    => new BatchNormStep(bn),
+                ReLU => new ReluStep(),
+                Tanh => new TanhStep(),
+                GELU g when g.approximate == GELU.Approximate.none => new GeluStep(),
+                MaxPool2d m => new MaxPool2dStep(m),
+                AvgPool2d or Flatten or GlobalAvgPool or Identity => new LinearMapStep(layer),
+                Dropout or Dropout1d or Dropout2d or Dropout3d or AlphaDropout or FeatureAlphaDropout when eval => new LinearMapStep(layer),
+                _ => null,
+            };
+            if (step is null) return null;
+            string prefix = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            foreach (var (name, parameter) in layer.named_parameters(recurse: false))
+            {
+                if (!offsets.TryGetValue($"{prefix}.{name}", out var slot)) return null;
+                if (name == "weight") step.Weight = new Slice(slot.Offset, slot.Shape);
+                else if (name == "bias") step.Bias = new Slice(slot.Offset, slot.Shape);
+                else return null;
+                covered += parameter.numel();
+                names++;
+            }
+            if (step.Weight is null && step.Bias is not null) return null; // closed forms below assume weight (+ bias)
+            if (layer.named_parameters().Count() != layer.named_parameters(recurse: false).Count()) return null;
+            step.Index = i;
+            steps[i] = step;
+        }
+        if (covered != problem.Dimension || names != problem.Layout.Count || !steps.Any(s => s.HasParameters)) return null;
+        PlanNeeds(steps);
+        return new PearlmutterPlan(model, steps);
+    }
+
+    /// <summary>
+    /// Which backward quantities each layer must produce. R{a} is zero below the first
+    /// parameterized layer; R{g} at a layer's input is needed only if a parameterized layer lies
+    /// below; g only if some layer below uses it (R{grad} of a layer whose input tangent is
+    /// nonzero, the g V term of R{g}, or a curved activation's second derivative).
+    /// </summary>
+    private static void PlanNeeds(Step[] steps)
+    {
+        int first = Array.FindIndex(steps, s => s.HasParameters);
+        bool gBelow = false, rgBelow = false;
+        for (int i = 0; i < steps.Length; i++)
+        {
+            var s = steps[i];
+            s.HasTangentInput = first >= 0 && i > first;
+            s.NeedGIn = gBelow;
+            s.NeedRgIn = rgBelow;
+            bool usesG = s.HasTangentInput && (s.HasParameters || s.IsCurved);
+            gBelow |= usesG;
+            rgBelow |= s.HasParameters;
+        }
+    }
+
+    /// <summary>
+    /// Adds H_b v to <paramref name="result"/>, H_b the Hessian of weight * mean CE(f(inputs), labels)
+    /// (no weight decay). Call inside the problem's pass, so the layers are in the right mode.
+    /// </summary>
+    public void AddHessianVectorProduct(Tensor inputs, Tensor labels, double weight, Tensor v, Tensor result)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        long rows = inputs.shape[0];
+        var a = _model.FlattenInput ? inputs.reshape(rows, -1) : inputs;
+        Tensor? ra = null;
+        var backward = new Backward[_steps.Length];
+        for (int i = 0; i < _steps.Length; i++)
+        {
+            var (z, rz, back) = _steps[i].Forward(a, ra, v);
+            backward[i] = back;
+            a = z;
+            ra = rz;
+        }
+        // Mean cross-entropy: g = w/B (p - onehot(y)), R{g} = w/B (diag(p) - p p^T) R{f}.
+        double scale = weight / rows;
+        var p = nn.functional.softmax(a, 1);
+        Tensor? g = p.sub(nn.functional.one_hot(labels, p.shape[1]).to_type(p.dtype)).mul_(scale);
+        var pr = p.mul(ra!);
+        Tensor? rg = pr.sub(p.mul(pr.sum(1, keepdim: true))).mul_(scale);
+        // Below the first parameterized layer nothing is needed.
+        for (int i = _steps.Length - 1; i >= _first; i--)
+            (g, rg) = backward[i](_steps[i].NeedGOut ? g : null, rg!, result);
+    }
+
+    // ---- steps ----
+
+    /// <summary>A parameter's place in the flat vector.</summary>
+    private sealed record Slice(long Offset, long[] Shape)
+    {
+        public long Length => Shape.Aggregate(1L, (x, y) => x * y);
+        public Tensor Of(Tensor flat) => flat.narrow(0, Offset, Length).view(Shape);
+        public void Add(Tensor flat, Tensor value) => flat.narrow(0, Offset, Length).add_(value.reshape(-1));
+    }
+
+    /// <summary>
+    /// From the layer's output (g, R{g}) to its input (g, R{g}), each null when not needed;
+    /// adds the layer's R{grad} to the flat result.
+    /// </summary>
+    private delegate (Tensor? G, Tensor? Rg) Backward(Tensor? g, Tensor rg, Tensor result);
+
+    private abstract class Step
+    {
+        public int Index { get; set; }
+        public Slice? Weight { get; set; }
+        public Slice? Bias { get; set; }
+        public bool HasParameters => Weight is not null;
+        /// <summary>A nonlinearity with a nonzero second derivative (its R{g} needs g).</summary>
+        public virtual bool IsCurved => false;
+        /// <summary>R{input} may be nonzero (a parameterized layer lies below).</summary>
+        public bool HasTangentInput { get; set; }
+        public bool NeedGIn { get; set; }
+        public bool NeedRgIn { get; set; }
+        /// <summary>g at the output is needed: by this layer or to pass down.</summary>
+        public bool NeedGOut => NeedGIn || (HasTangentInput && (HasParameters || IsCurved));
+
+        /// <summary>z = f(a), R{z} (null when zero) and the backward of this call.</summary>
+        public abstract (Tensor Z, Tensor? Rz, Backward Back) Forward(Tensor a, Tensor? ra, Tensor v);
+    }
+
+    /// <summary>z = a W^T + b over the last dimension.</summary>
+    private sealed class LinearStep(Linear layer) : Step
+    {
+        public override (Tensor Z, Tensor? Rz, Backward Back) Forward(Tensor a, Tensor? ra, Tensor v)
+        {
+            var w = layer.weight!;
+            var vw = Weight!.Of(v);
+            var vb = Bias?.Of(v);
+            var z = nn.functional.linear(a, w, layer.bias);
+            var rz = nn.functional.linear(a, vw, vb);
+            if (ra is not null) rz.add_(nn.functional.linear(ra, w));
+            return (z, rz, (g, rg, result) =>
+            {
+                long outputs = w.shape[0], inputs = w.shape[1];
+                var rg2 = rg.reshape(-1, outputs);
+                var g2 = g?.reshape(-1, outputs);
+                // R{grad W} = R{g}^T a + g^T R{a}; R{grad b} = sum of R{g}.
+                var rgw = rg2.t().mm(a.reshape(-1, inputs));
+                if (ra is not null) rgw.add_(g2!.t().mm(ra.reshape(-1, inputs)));
+                Weight.Add(result, rgw);
+                Bias?.Add(result, rg2.sum(0L)); // 0L: a literal 0 would bind to sum(ScalarType)
+                var gIn = NeedGIn ? g2!.mm(w).view(a.shape) : null;
+                var rgIn = NeedRgIn ? rg2.mm(w).add_(g2!.mm(vw)).view(a.shape) : null;
+                return (gIn, rgIn);
+            });
+        }
+    }
+
+    /// <summary>
+    /// z = conv(a, W) + b. The clean and tangent inputs go through one convolution, kept as a
+    /// small autograd graph on W alone, so one first-order weight-gradient kernel over the stacked
+    /// batch gives R{grad W} = wgrad(a, R{g}) + wgrad(R{a}, g). R{g_in} = conv^T(R{g}, W) +
+    /// conv^T(g, V) is one transposed convolution with the two pairs stacked along channels.
+    /// </summary>
+    private sealed class Conv2dStep(Conv2d layer) : Step
+    {
+        private readonly long[] _stride = Pair(layer.stride), _padding = Pair(layer.padding!), _dilation = Pair(layer.dilation);
+
+        private static long[] Pair(long[] x) => x.Length == 1 ? [x[0], x[0]] : x;
+
+        public override (Tensor Z, Tensor? Rz, Backward Back) Forward(Tensor a, Tensor? ra, Tensor v)
+        {
+            var w = layer.weight!;
+            var vw = Weight!.Of(v);
+            long rows = a.shape[0];
+            var stacked = ra is null ? a.detach() : cat([a, ra], 0);
+            Tensor y;
+            using (enable_grad()) y = nn.functional.conv2d(stacked, w, null, _stride, _padding, _dilation);
+            var yd = y.detach();
+            var z = yd.narrow(0, 0, rows);
+            if (layer.bias is { } b) z = z.add(b.view(1, -1, 1, 1));
+            var rz = nn.functional.conv2d(a, vw, Bias?.Of(v), _stride, _padding, _dilation);
+            if (ra is not null) rz.add_(yd.narrow(0, rows, rows));
+            return (z, rz, (g, rg, result) =>
+            {
+                // NeedGIn and NeedRgIn imply ra (a parameterized layer lies below), so g is there.
+                var gradOutput = ra is null ? rg : cat([rg, g!], 0);
+                Weight.Add(result, Autograd.Grad(y, gradOutput, [w])[0]);
+                Bias?.Add(result, rg.sum([0L, 2L, 3L]));
+                var gIn = NeedGIn ? TransposedConv(g!, w, a) : null;
+                var rgIn = NeedRgIn ? TransposedConv(cat([rg, g!], 1), cat([w, vw], 0), a) : null;
+                return (gIn, rgIn);
+            });
+        }
+
+        /// <summary>The input gradient of conv(., kernel) for output gradient t, shaped like <paramref name="input"/>.</summary>
+        private Tensor TransposedConv(Tensor t, Tensor kernel, Tensor input)
+        {
+            var outputPadding = new long[2];
+            for (int d = 0; d < 2; d++)
+            {
+                long inSize = input.shape[2 + d], outSize = t.shape[2 + d], k = kernel.shape[2 + d];
+                outputPadding[d] = inSize - ((outSize - 1) * _stride[d] - 2 * _padding[d] + _dilation[d] * (k - 1) + 1);
+            }
+            return nn.functional.conv_transpose2d(t, kernel, null, _stride, _padding, outputPadding, _dilation);
+        }
+    }
+
+    /// <summary>Eval BatchNorm: z = x_hat gamma + beta, x_hat = (a - mean) s, s = 1/sqrt(var + eps), statistics fixed.</summary>
+    private sealed class BatchNormStep(BatchNorm bn) : Step
+    {
+        public override (Tensor Z, Tensor? Rz, Backward Back) Forward(Tensor a, Tensor? ra, Tensor v)
+        {
+            var shape = Enumerable.Repeat(1L, (int)a.dim()).ToArray();
+            shape[1] = a.shape[1];
+            var reduce = Enumerable.Range(0, (int)a.dim()).Where(d => d != 1).Select(d => (long)d).ToArray();
+            var s = bn.running_var!.add(bn.eps).rsqrt_().view(shape);
+            var xHat = a.sub(bn.running_mean!.view(shape)).mul_(s);
+            var gamma = bn.weight?.view(shape);
+            var scale = gamma is null ? s : s.mul(gamma); // d z / d a
+            var z = gamma is null ? xHat : xHat.mul(gamma).add_(bn.bias!.view(shape));
+            var rxHat = ra?.mul(s);
+            Tensor? rz = rxHat is null ? null : gamma is null ? rxHat : rxHat.mul(gamma);
+            Tensor? vGamma = null;
+            if (HasParameters)
+            {
+                vGamma = Weight!.Of(v).view(shape);
+                var fromV = xHat.mul(vGamma);
+                if (Bias is not null) fromV.add_(Bias.Of(v).view(shape));
+                rz = rz is null ? fromV : rz.add_(fromV);
+            }
+            return (z, rz, (g, rg, result) =>
+            {
+                if (HasParameters)
+                {
+                    var rgGamma = rg.mul(xHat);
+                    if (rxHat is not null) rgGamma.add_(g!.mul(rxHat));
+                    Weight!.Add(result, rgGamma.sum(reduce));
+                    Bias?.Add(result, rg.sum(reduce));
+                }
+                var gIn = NeedGIn ? g!.mul(scale) : null;
+                Tensor? rgIn = null;
+                if (NeedRgIn)
+                {
+                    rgIn = rg.mul(scale);
+                    if (vGamma is not null) rgIn.add_(g!.mul(vGamma).mul_(s));
+                }
+                return (gIn, rgIn);
+            });
+        }
+    }
+
+    /// <summary>Element-wise z = f(a) with f' (and f'' for curved f) at a.</summary>
+    private abstract class ElementwiseStep : Step
+    {
+        /// <summary>f(a), f'(a) and f''(a) (null when zero).</summary>
+        protected abstract (Tensor F, Tensor D1, Tensor? D2) Derivatives(Tensor a);
+
+        public override (Tensor Z, Tensor? Rz, Backward Back) Forward(Tensor a, Tensor? ra, Tensor v)
+        {
+            var (z, d1, d2) = Derivatives(a);
+            var rz = ra?.mul(d1);
+            return (z, rz, (g, rg, _) =>
+            {
+                var gIn = NeedGIn ? g!.mul(d1) : null;
+                Tensor? rgIn = null;
+                if (NeedRgIn)
+                {
+                    rgIn = rg.mul(d1);
+                    // R{f'(a)} = f''(a) R{a}.
+                    if (d2 is not null && ra is not null) rgIn.add_(g!.mul(d2).mul_(ra));
+                }
+                return (gIn, rgIn);
+            });
+        }
+    }
+
+    private sealed class ReluStep : ElementwiseStep
+    {
+        protected override (Tensor F, Tensor D1, Tensor? D2) Derivatives(Tensor a) =>
+            (nn.functional.relu(a), a.gt(0), null); // a bool mask multiplies as 0/1 without a float copy
+    }
+
+    private sealed class TanhStep : ElementwiseStep
+    {
+        public override bool IsCurved => true;
+
+        protected override (Tensor F, Tensor D1, Tensor? D2) Derivatives(Tensor a)
+        {
+            var t = a.tanh();
+            var d1 = t.square().neg_().add_(1.0);
+            return (t, d1, d1.mul(t).mul_(-2.0)); // (1 - t^2)' = -2 t (1 - t^2)
+        }
+    }
+
+    /// <summary>Exact GELU a Phi(a): f' = Phi + a phi, f'' = phi (2 - a^2).</summary>
+    private sealed class GeluStep : ElementwiseStep
+    {
+        public override bool IsCurved => true;
+
+        protected override (Tensor F, Tensor D1, Tensor? D2) Derivatives(Tensor a)
+        {
+            var phi = a.square().mul_(-0.5).exp_().mul_(1.0 / Math.Sqrt(2 * Math.PI));
+            var cdf = a.mul(1.0 / Math.Sqrt(2)).erf_().add_(1.0).mul_(0.5);
+            var d1 = a.mul(phi).add_(cdf);
+            var d2 = a.square().neg_().add_(2.0).mul_(phi);
+            return (nn.functional.gelu(a), d1, d2);
+        }
+    }
+
+    /// <summary>Max pooling: R{z} gathers R{a} at the argmax; gradients scatter-add back to it.</summary>
+    private sealed class MaxPool2dStep(MaxPool2d layer) : Step
+    {
+        public override (Tensor Z, Tensor? Rz, Backward Back) Forward(Tensor a, Tensor? ra, Tensor v)
+        {
+            var (z, indices) = nn.functional.max_pool2d_with_indices(a, layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.ceil_mode);
+            var flatIndices = indices.flatten(2);
+            var rz = ra?.flatten(2).gather(2, flatIndices).view_as(z);
+            Tensor Scatter(Tensor t) => zeros_like(a).flatten(2).scatter_add_(2, flatIndices, t.flatten(2)).view_as(a);
+            return (z, rz, (g, rg, _) => (NeedGIn ? Scatter(g!) : null, NeedRgIn ? Scatter(rg) : null));
+        }
+    }
+
+    /// <summary>A linear parameter-free layer L: R{z} = L(R{a}); gradients go through L^T by autograd.</summary>
+    private sealed class LinearMapStep(nn.Module<Tensor, Tensor> layer) : Step
+    {
+        public override (Tensor Z, Tensor? Rz, Backward Back) Forward(Tensor a, Tensor? ra, Tensor v)
+        {
+            var z = layer.call(a);
+            var rz = ra is null ? null : layer.call(ra);
+            return (z, rz, (g, rg, _) =>
+            {
+                if (!NeedGIn && !NeedRgIn) return (null, null);
+                var x = zeros_like(a).requires_grad_();
+                Tensor y;
+                using (enable_grad()) y = layer.call(x);
+                var gIn = NeedGIn ? Autograd.Grad(y, g!, [x], retainGraph: true)[0] : null;
+                var rgIn = NeedRgIn ? Autograd.Grad(y, rg, [x])[0] : null;
+                return (gIn, rgIn);
+            });
+        }
+    }
+}
