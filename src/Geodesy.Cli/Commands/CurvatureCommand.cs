@@ -396,6 +396,7 @@ public static class CurvatureCommand
         double seconds = clock.Elapsed.TotalSeconds;
         json["status"] = status.ToSnakeCase();
         json["matvecs"] = op.Applications;
+        if (op is HessianOperator hessian) json["product_method"] = hessian.Method;
         json["seconds"] = Math.Round(seconds, 4);
         if (name == "fisher") json["fisher_samples"] = s.FisherSamples;
         log($"{name}: {status.ToSnakeCase()}, {op.Applications} products, {seconds:F2} s");

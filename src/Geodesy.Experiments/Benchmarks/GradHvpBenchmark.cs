@@ -29,6 +29,9 @@ public sealed record TimingResult(IReadOnlyList<TimingSeries> Series, long Param
     /// <summary>Per-example benchmark: "closed-form" or "loop" (how the per-example gradients were computed).</summary>
     public string? PerExampleMethod { get; init; }
 
+    /// <summary>grad-hvp benchmark: "r-operator" or "double-backprop" (how the timed HVP was computed).</summary>
+    public string? HvpMethod { get; init; }
+
     /// <summary>Median of <paramref name="name"/> over median of the gradient.</summary>
     public double OverGradient(string name) => this[name].Median / this[GradHvpBenchmark.Gradient].Median;
 
@@ -41,11 +44,13 @@ public sealed record TimingResult(IReadOnlyList<TimingSeries> Series, long Param
         root["params"] = Parameters;
         root["examples"] = Examples;
         if (PerExampleMethod is not null) root["per_example_method"] = PerExampleMethod;
+        if (HvpMethod is not null) root["hvp_method"] = HvpMethod;
         foreach (var s in Series) root[s.Name + "_ms_reps"] = new JsonArray(s.Milliseconds.Select(m => (JsonNode)Math.Round(m, 4)).ToArray());
     }
 
     public string Summary() =>
-        string.Join(", ", Series.Select(s => $"{s.Name} {s.Median:F2} ms" + (s.Name == GradHvpBenchmark.Gradient ? "" : $" ({OverGradient(s.Name):F2}x grad)")));
+        string.Join(", ", Series.Select(s => $"{s.Name} {s.Median:F2} ms" + (s.Name == GradHvpBenchmark.Gradient ? "" : $" ({OverGradient(s.Name):F2}x grad)")))
+        + (HvpMethod is null ? "" : $" [hvp by {HvpMethod}]");
 }
 
 /// <summary>
@@ -56,7 +61,7 @@ public sealed record TimingResult(IReadOnlyList<TimingSeries> Series, long Param
 /// </summary>
 public static class GradHvpBenchmark
 {
-    public const string Gradient = "grad", Hvp = "hvp", GgnVp = "ggnvp", PerExample = "per_example";
+    public const string Gradient = "grad", Hvp = "hvp", HvpDoubleBackprop = "hvp_double_backprop", GgnVp = "ggnvp", PerExample = "per_example";
 
     public static TimingResult Run(BenchSetup setup, TimingOptions options)
     {
@@ -65,16 +70,21 @@ public static class GradHvpBenchmark
         {
             var hessian = new HessianOperator(problem);
             var ggn = new GgnOperator(problem);
-            var series = Interleaved.Measure(
-            [
-                new BenchCase(Gradient, () => problem.LossAndGradient().Gradient.Dispose()),
-                new BenchCase(Hvp, () => hessian.Apply(v).Dispose()),
-                new BenchCase(GgnVp, () => ggn.Apply(v).Dispose()),
-            ], options.Warmup, options.Reps);
+            var cases = new List<BenchCase>
+            {
+                new(Gradient, () => problem.LossAndGradient().Gradient.Dispose()),
+                new(Hvp, () => hessian.Apply(v).Dispose()),
+                new(GgnVp, () => ggn.Apply(v).Dispose()),
+            };
+            // When the R-operator is used, double backprop is timed alongside for comparison.
+            var doubleBackprop = hessian.Method == "double-backprop" ? null : new HessianOperator(problem, HessianProductMethod.DoubleBackprop);
+            if (doubleBackprop is not null) cases.Add(new(HvpDoubleBackprop, () => doubleBackprop.Apply(v).Dispose()));
+            var series = Interleaved.Measure(cases, options.Warmup, options.Reps);
             return new TimingResult(series, problem.Dimension, problem.Count)
             {
-                Matvecs = hessian.Applications + ggn.Applications,
+                Matvecs = hessian.Applications + ggn.Applications + (doubleBackprop?.Applications ?? 0),
                 Gradients = problem.GradientPasses,
+                HvpMethod = hessian.Method,
             };
         }
     }
