@@ -78,12 +78,29 @@ internal sealed class PearlmutterPlan
             }
             if (step.Weight is null && step.Bias is not null) return null; // closed forms below assume weight (+ bias)
             if (layer.named_parameters().Count() != layer.named_parameters(recurse: false).Count()) return null;
-            step.Index = i;
             steps[i] = step;
         }
         if (covered != problem.Dimension || names != problem.Layout.Count || !steps.Any(s => s.HasParameters)) return null;
+        PoolBeforeRelu(steps);
         PlanNeeds(steps);
         return new PearlmutterPlan(model, steps);
+    }
+
+    /// <summary>
+    /// ReLU then max pooling equals max pooling then ReLU, with the same argmax (ReLU is monotone
+    /// and both take the first maximum; a window with max <= 0 gives zero derivatives either way),
+    /// so the pair runs pooling first and the ReLU on a quarter of the elements.
+    /// </summary>
+    private static void PoolBeforeRelu(Step[] steps)
+    {
+        for (int i = 0; i + 1 < steps.Length; i++)
+        {
+            if (steps[i] is ReluStep && steps[i + 1] is MaxPool2dStep)
+            {
+                (steps[i], steps[i + 1]) = (steps[i + 1], steps[i]);
+                i++;
+            }
+        }
     }
 
     /// <summary>
@@ -156,7 +173,6 @@ internal sealed class PearlmutterPlan
 
     private abstract class Step
     {
-        public int Index { get; set; }
         public Slice? Weight { get; set; }
         public Slice? Bias { get; set; }
         public bool HasParameters => Weight is not null;
@@ -222,8 +238,9 @@ internal sealed class PearlmutterPlan
             Tensor y;
             using (enable_grad()) y = nn.functional.conv2d(stacked, w, null, _stride, _padding, _dilation);
             var yd = y.detach();
+            // The convolution does not save its output for backward, so the bias can go in place.
             var z = yd.narrow(0, 0, rows);
-            if (layer.bias is { } b) z = z.add(b.view(1, -1, 1, 1));
+            if (layer.bias is { } b) z.add_(b.view(1, -1, 1, 1));
             var rz = nn.functional.conv2d(a, vw, Bias?.Of(v), _stride, _padding, _dilation);
             if (ra is not null) rz.add_(yd.narrow(0, rows, rows));
             return (z, rz, (g, rg, result) =>
