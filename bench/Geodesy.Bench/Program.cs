@@ -10,6 +10,7 @@ public static class Program
 {
     public static void Main(string[] args)
     {
+        Core.NativeRuntime.Configure(); // the same native settings as the geodesy CLI
         // In process: BenchmarkDotNet's generated per-job project would be built without the
         // linux-x64 libtorch natives (and without the GLIBCXX fix of Directory.Build.targets).
         if (!args.Contains("--inProcess") && !args.Contains("-i")) args = [.. args, "--inProcess"];
