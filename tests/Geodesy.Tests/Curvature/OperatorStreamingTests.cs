@@ -88,6 +88,7 @@ public class OperatorStreamingTests
         var p = Problem("cnn-eval", n: 6, batchSize: 4);
         var operators = new[] { "hessian", "ggn", "fisher", "empirical-fisher", "gradient-covariance" }.Select(kind => Make(kind, p)).ToList();
         operators.Add(new BlockOperator(operators[0], 3, 10));
+        operators.Add(new HessianOperator(p, HessianProductMethod.DoubleBackprop)); // "hessian" above is the R-operator
         using var v = randn([p.Dimension], dtype: ScalarType.Float64, generator: new Generator(1));
         using var vBlock = v.narrow(0, 0, 10).clone();
         foreach (var op in operators)
@@ -97,7 +98,7 @@ public class OperatorStreamingTests
             long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
             for (int i = 0; i < applications; i++) op.Apply(input).Dispose();
             long after = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-            Assert.True(before == after, $"{op.Name}: {after - before} tensors leaked over {applications} products");
+            Assert.True(before == after, $"{op.Name} ({(op as HessianOperator)?.Method}): {after - before} tensors leaked over {applications} products");
             Assert.Equal(applications + 1, op.Applications);
         }
     }
