@@ -32,8 +32,8 @@ public class CurvatureKernels
     {
         _setup = BenchSetup.Load(new BenchModelSpec { Arch = Arch });
         (_problem, _vector) = GradHvpBenchmark.Prepare(_setup, new TimingOptions { Batch = Batch });
-        _hessian = new HessianOperator(_problem, HessianProductMethod.ROperator);
-        _hessianDoubleBackprop = new HessianOperator(_problem, HessianProductMethod.DoubleBackprop);
+        _hessian = new HessianOperator(_problem, CurvatureProductMethod.ROperator);
+        _hessianDoubleBackprop = new HessianOperator(_problem, CurvatureProductMethod.DoubleBackprop);
         _ggn = new GgnOperator(_problem);
         _perExample = new PerExampleGradients(_problem);
     }

@@ -3,17 +3,6 @@ using static TorchSharp.torch;
 
 namespace Geodesy.Core.Curvature;
 
-/// <summary>How a Hessian-vector product is computed; both are exact.</summary>
-public enum HessianProductMethod
-{
-    /// <summary>The R-operator when the model supports it, double backprop otherwise.</summary>
-    Auto,
-    /// <summary>Pearlmutter's R-operator through per-layer closed forms (<see cref="PearlmutterPlan"/>).</summary>
-    ROperator,
-    /// <summary>grad of (grad L . v) through libtorch's autograd; works for every model.</summary>
-    DoubleBackprop,
-}
-
 /// <summary>
 /// The exact Hessian of the problem's loss (mean cross-entropy, plus wd I when weight decay is
 /// included), applied one mini-batch at a time, either by Pearlmutter's R-operator (a forward
@@ -27,12 +16,10 @@ public sealed class HessianOperator : ILinearOperator
     private readonly CurvatureProblem _problem;
     private readonly PearlmutterPlan? _plan;
 
-    public HessianOperator(CurvatureProblem problem, HessianProductMethod method = HessianProductMethod.Auto)
+    public HessianOperator(CurvatureProblem problem, CurvatureProductMethod method = CurvatureProductMethod.Auto)
     {
         _problem = problem;
-        if (method != HessianProductMethod.DoubleBackprop) _plan = PearlmutterPlan.TryCreate(problem);
-        if (method == HessianProductMethod.ROperator && _plan is null)
-            throw new InputException("hessian: the R-operator supports sequential models of Linear, Conv2d, eval BatchNorm, ReLU/Tanh/GELU, pooling and flatten layers in eval mode; use double backprop");
+        _plan = PearlmutterPlan.For(problem, method, Name);
     }
 
     public long Dimension => _problem.Dimension;
@@ -40,7 +27,7 @@ public sealed class HessianOperator : ILinearOperator
     public ScalarType DType => _problem.DType;
     public long Applications { get; private set; }
     /// <summary>"r-operator" or "double-backprop": how the products are computed.</summary>
-    public string Method => _plan is null ? "double-backprop" : "r-operator";
+    public string Method => PearlmutterPlan.MethodName(_plan);
 
     public Tensor Apply(Tensor v)
     {

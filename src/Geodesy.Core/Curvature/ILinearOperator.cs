@@ -17,3 +17,17 @@ public interface ILinearOperator
     Tensor Apply(Tensor v);
     long Applications { get; }
 }
+
+/// <summary>How a curvature-matrix product goes through the model; both ways are exact.</summary>
+public enum CurvatureProductMethod
+{
+    /// <summary>The R-operator when the model supports it, double backprop otherwise.</summary>
+    Auto,
+    /// <summary>Pearlmutter's R-operator through per-layer closed forms (docs/curvature.md).</summary>
+    ROperator,
+    /// <summary>
+    /// Through libtorch's autograd alone: grad of (grad L . v) for the Hessian, the double-backward
+    /// trick for J v in the Gauss-Newton type matrices. Works for every model.
+    /// </summary>
+    DoubleBackprop,
+}

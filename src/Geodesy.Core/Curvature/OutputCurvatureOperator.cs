@@ -6,14 +6,24 @@ namespace Geodesy.Core.Curvature;
 /// <summary>
 /// Matrices of the form sum over batches of J_b^T M_b J_b, J_b the Jacobian of the batch logits
 /// w.r.t. the parameters and M_b an output-space matrix (already divided by N). J is never
-/// formed: J v comes from the double-backward trick (u -> J^T u with a graph, then the gradient
-/// of (J^T u) . v w.r.t. u) and J^T w from one more backward of the logits. GGN, Monte-Carlo
-/// Fisher, empirical Fisher and gradient covariance differ only in M (see
-/// <see cref="OutputProduct"/>).
+/// formed: J v is the forward tangent of the R-operator's forward pass and J^T w its backward
+/// pass (<see cref="PearlmutterPlan"/>), or, for models it does not support, J v comes from the
+/// double-backward trick (u -> J^T u with a graph, then the gradient of (J^T u) . v w.r.t. u) and
+/// J^T w from one more backward of the logits. GGN, Monte-Carlo Fisher, empirical Fisher and
+/// gradient covariance differ only in M (see <see cref="OutputProduct"/>).
 /// </summary>
 public abstract class OutputCurvatureOperator : ILinearOperator
 {
-    protected OutputCurvatureOperator(CurvatureProblem problem) => Problem = problem;
+    private readonly PearlmutterPlan? _plan;
+
+    protected OutputCurvatureOperator(CurvatureProblem problem, CurvatureProductMethod method)
+    {
+        Problem = problem;
+        _plan = PearlmutterPlan.For(problem, method, Name);
+    }
+
+    /// <summary>"r-operator" or "double-backprop": how the products are computed.</summary>
+    public string Method => PearlmutterPlan.MethodName(_plan);
 
     protected CurvatureProblem Problem { get; }
     public long Dimension => Problem.Dimension;
@@ -41,6 +51,12 @@ public abstract class OutputCurvatureOperator : ILinearOperator
         {
             foreach (var b in Problem.Batches())
             {
+                if (_plan is not null)
+                {
+                    Problem.PrepareBatch(b);
+                    _plan.AddGaussNewtonProduct(Problem.BatchInputs(b), vd, (logits, jv) => OutputProduct(b, logits, jv), result);
+                    continue;
+                }
                 using var batchScope = NewDisposeScope();
                 var logits = Problem.Forward(b);
                 var u = zeros_like(logits, requires_grad: true);
@@ -68,7 +84,8 @@ public abstract class OutputCurvatureOperator : ILinearOperator
 /// cross-entropy (equal to the true Fisher for softmax outputs), plus wd I when weight decay is
 /// included. Exact; follows the model's current weights.
 /// </summary>
-public sealed class GgnOperator(CurvatureProblem problem) : OutputCurvatureOperator(problem)
+public sealed class GgnOperator(CurvatureProblem problem, CurvatureProductMethod method = CurvatureProductMethod.Auto)
+    : OutputCurvatureOperator(problem, method)
 {
     public override string Name => "ggn";
 
@@ -90,7 +107,8 @@ public sealed class GgnOperator(CurvatureProblem problem) : OutputCurvatureOpera
 /// The empirical Fisher (1/N) sum_i g_i g_i^T, g_i the gradient of example i's loss
 /// (g_i = J_i^T (p_i - e_{y_i})). Never includes weight decay.
 /// </summary>
-public sealed class EmpiricalFisherOperator(CurvatureProblem problem) : OutputCurvatureOperator(problem)
+public sealed class EmpiricalFisherOperator(CurvatureProblem problem, CurvatureProductMethod method = CurvatureProductMethod.Auto)
+    : OutputCurvatureOperator(problem, method)
 {
     public override string Name => "empirical-fisher";
 
@@ -110,7 +128,8 @@ public sealed class GradientCovarianceOperator : OutputCurvatureOperator
 {
     private readonly Tensor _meanGradient;
 
-    public GradientCovarianceOperator(CurvatureProblem problem) : base(problem)
+    public GradientCovarianceOperator(CurvatureProblem problem, CurvatureProductMethod method = CurvatureProductMethod.Auto)
+        : base(problem, method)
     {
         _meanGradient = problem.DataGradient().DetachFromDisposeScope();
     }
@@ -137,7 +156,8 @@ public sealed class MonteCarloFisherOperator : OutputCurvatureOperator
 {
     private readonly Tensor _sampledLabels;
 
-    public MonteCarloFisherOperator(CurvatureProblem problem, int samplesPerInput = 1, long seed = 0) : base(problem)
+    public MonteCarloFisherOperator(CurvatureProblem problem, int samplesPerInput = 1, long seed = 0, CurvatureProductMethod method = CurvatureProductMethod.Auto)
+        : base(problem, method)
     {
         if (samplesPerInput < 1) throw new InputException($"monte-carlo fisher: samples per input must be >= 1, got {samplesPerInput}");
         SamplesPerInput = samplesPerInput;

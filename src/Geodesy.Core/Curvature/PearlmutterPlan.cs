@@ -11,7 +11,9 @@ namespace Geodesy.Core.Curvature;
 /// below. One forward pass carries every activation a and its directional derivative
 /// R{a} = d/dt a(w + t v) at t = 0; one backward pass carries every activation gradient g and
 /// R{g}; each layer turns them into R{grad w} = (H v) restricted to its parameters by closed
-/// forms.
+/// forms. The same passes give Gauss-Newton products J^T M J v: the forward tangent of the
+/// logits is J v, and the backward pass with g = 0 and R{g} = M J v at the logits is a plain
+/// backprop of M J v, i.e. J^T M J v (every g term below vanishes; a null g stands for zero).
 /// <para>Why not double backprop: differentiating libtorch's convolution backward on the CPU
 /// runs a convolution with the batch as channels and the whole feature map as kernel, several
 /// times slower than a forward convolution. Here every convolution is a forward or a first-order
@@ -26,6 +28,19 @@ namespace Geodesy.Core.Curvature;
 /// </summary>
 internal sealed class PearlmutterPlan
 {
+    /// <summary>The plan an operator should use for <paramref name="method"/>: null means double backprop.</summary>
+    public static PearlmutterPlan? For(CurvatureProblem problem, CurvatureProductMethod method, string matrix)
+    {
+        if (method == CurvatureProductMethod.DoubleBackprop) return null;
+        var plan = TryCreate(problem);
+        if (method == CurvatureProductMethod.ROperator && plan is null)
+            throw new InputException($"{matrix}: the R-operator supports sequential models of Linear, Conv2d, eval BatchNorm, ReLU/Tanh/GELU, pooling and flatten layers in eval mode; use double backprop");
+        return plan;
+    }
+
+    /// <summary>"r-operator" or "double-backprop", as reported in JSON.</summary>
+    public static string MethodName(PearlmutterPlan? plan) => plan is null ? "double-backprop" : "r-operator";
+
     private readonly SequentialModel _model;
     private readonly Step[] _steps;
 
@@ -133,6 +148,31 @@ internal sealed class PearlmutterPlan
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        var (logits, tangent, backward) = Forward(inputs, v);
+        // Mean cross-entropy: g = w/B (p - onehot(y)), R{g} = w/B (diag(p) - p p^T) R{f}.
+        double scale = weight / inputs.shape[0];
+        var p = nn.functional.softmax(logits, 1);
+        var g = p.sub(nn.functional.one_hot(labels, p.shape[1]).to_type(p.dtype)).mul_(scale);
+        var pr = p.mul(tangent);
+        var rg = pr.sub(p.mul(pr.sum(1, keepdim: true))).mul_(scale);
+        Backpropagate(backward, g, rg, result);
+    }
+
+    /// <summary>
+    /// Adds J_b^T M J_b v to <paramref name="result"/>, J_b the Jacobian of the batch logits:
+    /// <paramref name="outputProduct"/>(logits, J_b v) returns M J_b v ([B, C], with any scaling).
+    /// </summary>
+    public void AddGaussNewtonProduct(Tensor inputs, Tensor v, Func<Tensor, Tensor, Tensor> outputProduct, Tensor result)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var (logits, jv, backward) = Forward(inputs, v);
+        Backpropagate(backward, null, outputProduct(logits, jv), result);
+    }
+
+    /// <summary>The logits, their tangent R{f} = J v and each layer's backward.</summary>
+    private (Tensor Logits, Tensor Tangent, Backward[] Backward) Forward(Tensor inputs, Tensor v)
+    {
         long rows = inputs.shape[0];
         var a = _model.FlattenInput ? inputs.reshape(rows, -1) : inputs;
         Tensor? ra = null;
@@ -144,15 +184,19 @@ internal sealed class PearlmutterPlan
             a = z;
             ra = rz;
         }
-        // Mean cross-entropy: g = w/B (p - onehot(y)), R{g} = w/B (diag(p) - p p^T) R{f}.
-        double scale = weight / rows;
-        var p = nn.functional.softmax(a, 1);
-        Tensor? g = p.sub(nn.functional.one_hot(labels, p.shape[1]).to_type(p.dtype)).mul_(scale);
-        var pr = p.mul(ra!);
-        Tensor? rg = pr.sub(p.mul(pr.sum(1, keepdim: true))).mul_(scale);
+        return (a, ra!, backward); // a parameterized layer exists, so the tangent does
+    }
+
+    /// <summary>Runs the backward from the logits' (g, R{g}); g null means zero (Gauss-Newton).</summary>
+    private void Backpropagate(Backward[] backward, Tensor? g, Tensor rg, Tensor result)
+    {
         // Below the first parameterized layer nothing is needed.
         for (int i = _steps.Length - 1; i >= _first; i--)
-            (g, rg) = backward[i](_steps[i].NeedGOut ? g : null, rg!, result);
+        {
+            var (gIn, rgIn) = backward[i](_steps[i].NeedGOut ? g : null, rg, result);
+            g = gIn;
+            rg = rgIn!;
+        }
     }
 
     // ---- steps ----
@@ -166,8 +210,8 @@ internal sealed class PearlmutterPlan
     }
 
     /// <summary>
-    /// From the layer's output (g, R{g}) to its input (g, R{g}), each null when not needed;
-    /// adds the layer's R{grad} to the flat result.
+    /// From the layer's output (g, R{g}) to its input (g, R{g}), each null when not needed (or,
+    /// for g, zero); adds the layer's R{grad} to the flat result.
     /// </summary>
     private delegate (Tensor? G, Tensor? Rg) Backward(Tensor? g, Tensor rg, Tensor result);
 
@@ -207,11 +251,17 @@ internal sealed class PearlmutterPlan
                 var g2 = g?.reshape(-1, outputs);
                 // R{grad W} = R{g}^T a + g^T R{a}; R{grad b} = sum of R{g}.
                 var rgw = rg2.t().mm(a.reshape(-1, inputs));
-                if (ra is not null) rgw.add_(g2!.t().mm(ra.reshape(-1, inputs)));
+                if (ra is not null && g2 is not null) rgw.add_(g2.t().mm(ra.reshape(-1, inputs)));
                 Weight.Add(result, rgw);
                 Bias?.Add(result, rg2.sum(0L)); // 0L: a literal 0 would bind to sum(ScalarType)
-                var gIn = NeedGIn ? g2!.mm(w).view(a.shape) : null;
-                var rgIn = NeedRgIn ? rg2.mm(w).add_(g2!.mm(vw)).view(a.shape) : null;
+                var gIn = NeedGIn && g2 is not null ? g2.mm(w).view(a.shape) : null;
+                Tensor? rgIn = null;
+                if (NeedRgIn)
+                {
+                    rgIn = rg2.mm(w);
+                    if (g2 is not null) rgIn.add_(g2.mm(vw));
+                    rgIn = rgIn.view(a.shape);
+                }
                 return (gIn, rgIn);
             });
         }
@@ -238,7 +288,7 @@ internal sealed class PearlmutterPlan
         {
             var w = layer.weight!;
             var vw = Weight!.Of(v);
-            // NeedGIn and NeedRgIn imply ra (a parameterized layer lies below), so g is there too.
+            // NeedGIn and NeedRgIn imply ra (a parameterized layer lies below).
             var input = a.detach().requires_grad_(NeedRgIn);
             var tangent = ra?.detach().requires_grad_(NeedGIn);
             Tensor y, ry, yv;
@@ -258,14 +308,15 @@ internal sealed class PearlmutterPlan
                 var fromRg = Autograd.Grad(y, rg, NeedRgIn ? [w, input] : [w]);       // wgrad(a, R{g}), conv^T(R{g}, W)
                 Weight.Add(result, fromRg[0]);
                 Tensor? gIn = null;
-                if (tangent is not null)
+                if (tangent is not null && g is not null)
                 {
-                    var fromG = Autograd.Grad(ry, g!, NeedGIn ? [w, tangent] : [w]); // wgrad(R{a}, g), conv^T(g, W)
+                    var fromG = Autograd.Grad(ry, g, NeedGIn ? [w, tangent] : [w]); // wgrad(R{a}, g), conv^T(g, W)
                     Weight.Add(result, fromG[0]);
                     if (NeedGIn) gIn = fromG[1];
                 }
                 Bias?.Add(result, rg.sum([0L, 2L, 3L]));
-                var rgIn = NeedRgIn ? fromRg[1].add_(Autograd.Grad(yv, g!, [input])[0]) : null; // + conv^T(g, V)
+                var rgIn = NeedRgIn ? fromRg[1] : null;
+                if (rgIn is not null && g is not null) rgIn.add_(Autograd.Grad(yv, g, [input])[0]); // + conv^T(g, V)
                 return (gIn, rgIn);
             });
         }
@@ -299,16 +350,16 @@ internal sealed class PearlmutterPlan
                 if (HasParameters)
                 {
                     var rgGamma = rg.mul(xHat);
-                    if (rxHat is not null) rgGamma.add_(g!.mul(rxHat));
+                    if (rxHat is not null && g is not null) rgGamma.add_(g.mul(rxHat));
                     Weight!.Add(result, rgGamma.sum(reduce));
                     Bias?.Add(result, rg.sum(reduce));
                 }
-                var gIn = NeedGIn ? g!.mul(scale) : null;
+                var gIn = NeedGIn ? g?.mul(scale) : null;
                 Tensor? rgIn = null;
                 if (NeedRgIn)
                 {
                     rgIn = rg.mul(scale);
-                    if (vGamma is not null) rgIn.add_(g!.mul(vGamma).mul_(s));
+                    if (vGamma is not null && g is not null) rgIn.add_(g.mul(vGamma).mul_(s));
                 }
                 return (gIn, rgIn);
             });
@@ -327,13 +378,13 @@ internal sealed class PearlmutterPlan
             var rz = ra?.mul(d1);
             return (z, rz, (g, rg, _) =>
             {
-                var gIn = NeedGIn ? g!.mul(d1) : null;
+                var gIn = NeedGIn ? g?.mul(d1) : null;
                 Tensor? rgIn = null;
                 if (NeedRgIn)
                 {
                     rgIn = rg.mul(d1);
                     // R{f'(a)} = f''(a) R{a}.
-                    if (d2 is not null && ra is not null) rgIn.add_(g!.mul(d2).mul_(ra));
+                    if (d2 is not null && ra is not null && g is not null) rgIn.add_(g.mul(d2).mul_(ra));
                 }
                 return (gIn, rgIn);
             });
@@ -382,7 +433,7 @@ internal sealed class PearlmutterPlan
             var flatIndices = indices.flatten(2);
             var rz = ra?.flatten(2).gather(2, flatIndices).view_as(z);
             Tensor Scatter(Tensor t) => zeros_like(a).flatten(2).scatter_add_(2, flatIndices, t.flatten(2)).view_as(a);
-            return (z, rz, (g, rg, _) => (NeedGIn ? Scatter(g!) : null, NeedRgIn ? Scatter(rg) : null));
+            return (z, rz, (g, rg, _) => (NeedGIn && g is not null ? Scatter(g) : null, NeedRgIn ? Scatter(rg) : null));
         }
     }
 
@@ -395,11 +446,12 @@ internal sealed class PearlmutterPlan
             var rz = ra is null ? null : layer.call(ra);
             return (z, rz, (g, rg, _) =>
             {
-                if (!NeedGIn && !NeedRgIn) return (null, null);
+                bool passG = NeedGIn && g is not null;
+                if (!passG && !NeedRgIn) return (null, null);
                 var x = zeros_like(a).requires_grad_();
                 Tensor y;
                 using (enable_grad()) y = layer.call(x);
-                var gIn = NeedGIn ? Autograd.Grad(y, g!, [x], retainGraph: true)[0] : null;
+                var gIn = passG ? Autograd.Grad(y, g!, [x], retainGraph: true)[0] : null;
                 var rgIn = NeedRgIn ? Autograd.Grad(y, rg, [x])[0] : null;
                 return (gIn, rgIn);
             });

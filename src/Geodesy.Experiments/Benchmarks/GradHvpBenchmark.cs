@@ -77,7 +77,7 @@ public static class GradHvpBenchmark
                 new(GgnVp, () => ggn.Apply(v).Dispose()),
             };
             // When the R-operator is used, double backprop is timed alongside for comparison.
-            var doubleBackprop = hessian.Method == "double-backprop" ? null : new HessianOperator(problem, HessianProductMethod.DoubleBackprop);
+            var doubleBackprop = hessian.Method == "double-backprop" ? null : new HessianOperator(problem, CurvatureProductMethod.DoubleBackprop);
             if (doubleBackprop is not null) cases.Add(new(HvpDoubleBackprop, () => doubleBackprop.Apply(v).Dispose()));
             var series = Interleaved.Measure(cases, options.Warmup, options.Reps);
             return new TimingResult(series, problem.Dimension, problem.Count)

@@ -88,7 +88,7 @@ public class OperatorStreamingTests
         var p = Problem("cnn-eval", n: 6, batchSize: 4);
         var operators = new[] { "hessian", "ggn", "fisher", "empirical-fisher", "gradient-covariance" }.Select(kind => Make(kind, p)).ToList();
         operators.Add(new BlockOperator(operators[0], 3, 10));
-        operators.Add(new HessianOperator(p, HessianProductMethod.DoubleBackprop)); // "hessian" above is the R-operator
+        operators.Add(new HessianOperator(p, CurvatureProductMethod.DoubleBackprop)); // "hessian" above is the R-operator
         using var v = randn([p.Dimension], dtype: ScalarType.Float64, generator: new Generator(1));
         using var vBlock = v.narrow(0, 0, 10).clone();
         foreach (var op in operators)

@@ -9,7 +9,8 @@ namespace Geodesy.Tests.Curvature;
 
 /// <summary>
 /// The R-operator Hessian-vector product against the dense Hessian (explicit double loop) on
-/// every layer kind it claims, in float64, and the fallback to double backprop where it does not apply.
+/// every layer kind it claims, its Gauss-Newton products against the double-backward trick, in
+/// float64, and the fallback to double backprop where it does not apply.
 /// </summary>
 public class PearlmutterPlanTests
 {
@@ -66,7 +67,7 @@ public class PearlmutterPlanTests
     public void ROperator_MatchesDenseHessian(string name)
     {
         var p = ProblemFor(name);
-        var op = new HessianOperator(p, HessianProductMethod.ROperator);
+        var op = new HessianOperator(p, CurvatureProductMethod.ROperator);
         Assert.Equal("r-operator", op.Method);
         using var actual = DenseOf(op);
         using var expected = ReferenceHessian(p);
@@ -82,10 +83,35 @@ public class PearlmutterPlanTests
         var p = ProblemFor(name);
         using var gen = new Generator(10);
         using var v = randn([p.Dimension], dtype: ScalarType.Float64, generator: gen);
-        using var fast = new HessianOperator(p, HessianProductMethod.ROperator).Apply(v);
-        using var reference = new HessianOperator(p, HessianProductMethod.DoubleBackprop).Apply(v);
+        using var fast = new HessianOperator(p, CurvatureProductMethod.ROperator).Apply(v);
+        using var reference = new HessianOperator(p, CurvatureProductMethod.DoubleBackprop).Apply(v);
         double error = fast.sub(reference).abs().max().item<double>() / reference.norm().item<double>();
         Assert.True(error <= DenseTolerance, $"{name}: {error:E2}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void GaussNewtonTypeOperators_AgreeWithTheDoubleBackwardTrick(string name)
+    {
+        var p = ProblemFor(name);
+        using var gen = new Generator(12);
+        using var v = randn([p.Dimension], dtype: ScalarType.Float64, generator: gen);
+        foreach (var method in new[] { CurvatureProductMethod.ROperator, CurvatureProductMethod.DoubleBackprop })
+            Assert.Equal(method == CurvatureProductMethod.ROperator ? "r-operator" : "double-backprop", new GgnOperator(p, method).Method);
+        var pairs = new (OutputCurvatureOperator Fast, OutputCurvatureOperator Reference)[]
+        {
+            (new GgnOperator(p, CurvatureProductMethod.ROperator), new GgnOperator(p, CurvatureProductMethod.DoubleBackprop)),
+            (new MonteCarloFisherOperator(p, 2, 5, CurvatureProductMethod.ROperator), new MonteCarloFisherOperator(p, 2, 5, CurvatureProductMethod.DoubleBackprop)),
+            (new EmpiricalFisherOperator(p, CurvatureProductMethod.ROperator), new EmpiricalFisherOperator(p, CurvatureProductMethod.DoubleBackprop)),
+            (new GradientCovarianceOperator(p, CurvatureProductMethod.ROperator), new GradientCovarianceOperator(p, CurvatureProductMethod.DoubleBackprop)),
+        };
+        foreach (var (fast, reference) in pairs)
+        {
+            using var a = fast.Apply(v);
+            using var b = reference.Apply(v);
+            double error = a.sub(b).abs().max().item<double>() / b.norm().item<double>();
+            Assert.True(error <= DenseTolerance, $"{name} {fast.Name}: {error:E2}");
+        }
     }
 
     [Fact]
@@ -94,8 +120,10 @@ public class PearlmutterPlanTests
         Assert.Equal("r-operator", new HessianOperator(ProblemFor("mlp-gelu-tanh", CurvatureMode.Train)).Method);
         var bnTrain = ProblemFor("zoo-cnn-bn", CurvatureMode.Train);
         Assert.Equal("double-backprop", new HessianOperator(bnTrain).Method);
-        var e = Assert.Throws<InputException>(() => new HessianOperator(bnTrain, HessianProductMethod.ROperator));
+        var e = Assert.Throws<InputException>(() => new HessianOperator(bnTrain, CurvatureProductMethod.ROperator));
         Assert.Contains("R-operator", e.Message);
+        Assert.Equal("double-backprop", new GgnOperator(bnTrain).Method);
+        Assert.Throws<InputException>(() => new GgnOperator(bnTrain, CurvatureProductMethod.ROperator));
     }
 
     [Fact]
