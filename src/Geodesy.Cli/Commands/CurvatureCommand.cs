@@ -396,7 +396,7 @@ public static class CurvatureCommand
         double seconds = clock.Elapsed.TotalSeconds;
         json["status"] = status.ToSnakeCase();
         json["matvecs"] = op.Applications;
-        if (op is HessianOperator hessian) json["product_method"] = hessian.Method;
+        json["product_method"] = op switch { HessianOperator h => h.Method, OutputCurvatureOperator o => o.Method, _ => null };
         json["seconds"] = Math.Round(seconds, 4);
         if (name == "fisher") json["fisher_samples"] = s.FisherSamples;
         log($"{name}: {status.ToSnakeCase()}, {op.Applications} products, {seconds:F2} s");

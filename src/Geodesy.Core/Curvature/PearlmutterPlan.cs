@@ -17,10 +17,9 @@ namespace Geodesy.Core.Curvature;
 /// <para>Why not double backprop: differentiating libtorch's convolution backward on the CPU
 /// runs a convolution with the batch as channels and the whole feature map as kernel, several
 /// times slower than a forward convolution. Here every convolution is a forward or a first-order
-/// backward kernel, and the clean and tangent batches are stacked so that each kernel runs once
-/// over 2B rows. Derivatives the double-backprop graph would compute and throw away (gradients of
-/// the first layer's input, g below the second parameterized layer when only R{g} is needed) are
-/// skipped by a need analysis done once.</para>
+/// backward kernel. Derivatives the double-backprop graph would compute and throw away (gradients
+/// of the first layer's input, g below the second parameterized layer when only R{g} is needed)
+/// are skipped by a need analysis done once.</para>
 /// <para>Layers: Linear, Conv2d (groups 1, zero padding), BatchNorm with running statistics in
 /// eval mode, ReLU, Tanh, exact GELU, MaxPool2d, and linear parameter-free layers (AvgPool2d,
 /// Flatten, GlobalAvgPool, Identity, dropout in eval mode). Anything else (train-mode BatchNorm or

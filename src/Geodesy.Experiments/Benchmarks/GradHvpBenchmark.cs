@@ -29,8 +29,9 @@ public sealed record TimingResult(IReadOnlyList<TimingSeries> Series, long Param
     /// <summary>Per-example benchmark: "closed-form" or "loop" (how the per-example gradients were computed).</summary>
     public string? PerExampleMethod { get; init; }
 
-    /// <summary>grad-hvp benchmark: "r-operator" or "double-backprop" (how the timed HVP was computed).</summary>
+    /// <summary>grad-hvp benchmark: "r-operator" or "double-backprop" (how the timed HVP and GGN product were computed).</summary>
     public string? HvpMethod { get; init; }
+    public string? GgnVpMethod { get; init; }
 
     /// <summary>Median of <paramref name="name"/> over median of the gradient.</summary>
     public double OverGradient(string name) => this[name].Median / this[GradHvpBenchmark.Gradient].Median;
@@ -45,6 +46,7 @@ public sealed record TimingResult(IReadOnlyList<TimingSeries> Series, long Param
         root["examples"] = Examples;
         if (PerExampleMethod is not null) root["per_example_method"] = PerExampleMethod;
         if (HvpMethod is not null) root["hvp_method"] = HvpMethod;
+        if (GgnVpMethod is not null) root["ggnvp_method"] = GgnVpMethod;
         foreach (var s in Series) root[s.Name + "_ms_reps"] = new JsonArray(s.Milliseconds.Select(m => (JsonNode)Math.Round(m, 4)).ToArray());
     }
 
@@ -85,6 +87,7 @@ public static class GradHvpBenchmark
                 Matvecs = hessian.Applications + ggn.Applications + (doubleBackprop?.Applications ?? 0),
                 Gradients = problem.GradientPasses,
                 HvpMethod = hessian.Method,
+                GgnVpMethod = ggn.Method,
             };
         }
     }
