@@ -95,7 +95,7 @@ public static class BenchCommand
 
     private static Command GradHvp()
     {
-        var cmd = new Command("grad-hvp", "Median time of one gradient, one Hessian-vector product and one GGN-vector product over the same batch, interleaved; their ratios.");
+        var cmd = new Command("grad-hvp", "Median time of one gradient, one Hessian-vector product (R-operator, and double backprop for comparison) and one GGN-vector product over the same batch, interleaved; their ratios.");
         var s = new Shared(cmd);
         var (batch, reps, warmup) = TimingOptionsOf(cmd);
         cmd.SetAction(parse =>
