@@ -57,10 +57,7 @@ internal sealed class PearlmutterPlan
     {
         if (problem.Model is not SequentialModel model) return null;
         bool eval = problem.Mode == CurvatureMode.Eval;
-        var offsets = problem.Layout.ToDictionary(l => l.Name, l => (l.Offset, l.Shape));
         var steps = new Step[model.Layers.Count];
-        long covered = 0;
-        int names = 0;
         for (int i = 0; i < model.Layers.Count; i++)
         {
             var layer = model.Layers[i];
@@ -79,22 +76,12 @@ internal sealed class PearlmutterPlan
                 Dropout or Dropout1d or Dropout2d or Dropout3d or AlphaDropout or FeatureAlphaDropout when eval => new LinearMapStep(layer),
                 _ => null,
             };
-            if (step is null) return null;
-            string prefix = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            foreach (var (name, parameter) in layer.named_parameters(recurse: false))
-            {
-                if (!offsets.TryGetValue($"{prefix}.{name}", out var slot)) return null;
-                if (name == "weight") step.Weight = new Slice(slot.Offset, slot.Shape);
-                else if (name == "bias") step.Bias = new Slice(slot.Offset, slot.Shape);
-                else return null;
-                covered += parameter.numel();
-                names++;
-            }
-            if (step.Weight is null && step.Bias is not null) return null; // closed forms below assume weight (+ bias)
-            if (layer.named_parameters().Count() != layer.named_parameters(recurse: false).Count()) return null;
+            if (step is null || LayerParameters.Locate(problem, i, layer) is not { } parameters) return null;
+            step.Weight = parameters.Weight;
+            step.Bias = parameters.Bias;
             steps[i] = step;
         }
-        if (covered != problem.Dimension || names != problem.Layout.Count || !steps.Any(s => s.HasParameters)) return null;
+        if (!LayerParameters.CoverAll(problem, steps.Select(s => new LayerParameters(s.Weight, s.Bias)).ToList())) return null;
         PoolBeforeRelu(steps);
         PlanNeeds(steps);
         return new PearlmutterPlan(model, steps);
@@ -200,14 +187,6 @@ internal sealed class PearlmutterPlan
 
     // ---- steps ----
 
-    /// <summary>A parameter's place in the flat vector.</summary>
-    private sealed record Slice(long Offset, long[] Shape)
-    {
-        public long Length => Shape.Aggregate(1L, (x, y) => x * y);
-        public Tensor Of(Tensor flat) => flat.narrow(0, Offset, Length).view(Shape);
-        public void Add(Tensor flat, Tensor value) => flat.narrow(0, Offset, Length).add_(value.reshape(-1));
-    }
-
     /// <summary>
     /// From the layer's output (g, R{g}) to its input (g, R{g}), each null when not needed (or,
     /// for g, zero); adds the layer's R{grad} to the flat result.
@@ -216,8 +195,8 @@ internal sealed class PearlmutterPlan
 
     private abstract class Step
     {
-        public Slice? Weight { get; set; }
-        public Slice? Bias { get; set; }
+        public ParameterSlice? Weight { get; set; }
+        public ParameterSlice? Bias { get; set; }
         public bool HasParameters => Weight is not null;
         /// <summary>A nonlinearity with a nonzero second derivative (its R{g} needs g).</summary>
         public virtual bool IsCurved => false;

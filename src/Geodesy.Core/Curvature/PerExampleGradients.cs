@@ -247,8 +247,8 @@ public sealed class PerExampleGradients
         foreach (var r in records)
         {
             var (weight, bias) = r.Form.Gradients(r.Input, r.OutputGradient);
-            result.narrow(1, r.Form.WeightOffset, weight.shape[1]).copy_(weight);
-            if (bias is not null) result.narrow(1, r.Form.BiasOffset, bias.shape[1]).copy_(bias);
+            result.narrow(1, r.Form.Parameters.Weight!.Offset, weight.shape[1]).copy_(weight);
+            if (bias is not null) result.narrow(1, r.Form.Parameters.Bias!.Offset, bias.shape[1]).copy_(bias);
         }
         return result;
     }
@@ -257,9 +257,7 @@ public sealed class PerExampleGradients
     private static List<LayerForm>? ClosedFormPlan(CurvatureProblem problem)
     {
         if (problem.Model is not SequentialModel model) return null;
-        var offsets = problem.Layout.ToDictionary(l => l.Name, l => l.Offset);
         var plan = new List<LayerForm>();
-        long covered = 0;
         for (int i = 0; i < model.Layers.Count; i++)
         {
             var layer = model.Layers[i];
@@ -275,29 +273,21 @@ public sealed class PerExampleGradients
                 _ => hasParameters ? new Unsupported() : null,
             };
             if (form is null) continue;
-            if (form is Unsupported) return null;
-            string prefix = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (!offsets.TryGetValue(prefix + ".weight", out long weightOffset)) return null;
+            if (form is Unsupported || LayerParameters.Locate(problem, i, layer) is not { HasParameters: true } parameters) return null;
             form.LayerIndex = i;
-            form.WeightOffset = weightOffset;
-            form.BiasOffset = offsets.TryGetValue(prefix + ".bias", out long biasOffset) ? biasOffset : -1;
-            covered += layer.parameters().Sum(p => p.numel());
+            form.Parameters = parameters;
             plan.Add(form);
         }
-        // Every parameter must belong to a layer with a closed form, each layer weight (+ bias) only.
-        int expectedNames = plan.Sum(f => f.BiasOffset >= 0 ? 2 : 1);
-        if (covered != problem.Dimension || expectedNames != problem.Layout.Count || plan.Count == 0) return null;
-        return plan;
+        // Every parameter must belong to a layer with a closed form.
+        return LayerParameters.CoverAll(problem, plan.Select(f => f.Parameters).ToList()) ? plan : null;
     }
 
     /// <summary>Per-example gradients of one layer's parameters from its input and output gradient.</summary>
     private abstract class LayerForm
     {
         public int LayerIndex { get; set; }
-        public long WeightOffset { get; set; }
-        /// <summary>-1 when the layer has no bias.</summary>
-        public long BiasOffset { get; set; } = -1;
-        public bool HasBias => BiasOffset >= 0;
+        public LayerParameters Parameters { get; set; } = LayerParameters.None;
+        public bool HasBias => Parameters.Bias is not null;
 
         /// <summary>[B, weight numel] and [B, bias numel] (null without bias), flattened row-major.</summary>
         public abstract (Tensor Weight, Tensor? Bias) Gradients(Tensor input, Tensor outputGradient);
