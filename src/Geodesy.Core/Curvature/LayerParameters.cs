@@ -1,4 +1,5 @@
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Geodesy.Core.Curvature;
@@ -53,4 +54,16 @@ internal sealed record LayerParameters(ParameterSlice? Weight, ParameterSlice? B
         layers.Any(l => l.HasParameters)
         && layers.Sum(l => l.Count) == problem.Dimension
         && layers.Sum(l => l.Names) == problem.Layout.Count;
+}
+
+/// <summary>Which layers the per-layer closed forms (per-example gradients, the R-operator) handle.</summary>
+internal static class ClosedFormLayers
+{
+    /// <summary>An ordinary 2-D convolution: one group, zero padding given as numbers, not transposed.</summary>
+    public static bool IsPlainConv(Conv2d c) =>
+        c.groups == 1 && c.padding_mode == PaddingModes.Zeros && c.padding_type is null && c.padding is not null && !c.transposed;
+
+    /// <summary>BatchNorm that normalizes with fixed running statistics in this mode (a per-channel affine map).</summary>
+    public static bool IsFixedAffine(BatchNorm bn, CurvatureMode mode) =>
+        mode == CurvatureMode.Eval && bn.track_running_stats && bn.running_mean is not null && bn.running_var is not null;
 }

@@ -42,7 +42,7 @@ internal sealed class PearlmutterPlan
 
     private readonly SequentialModel _model;
     private readonly Step[] _steps;
-
+    /// <summary>The first parameterized step: below it nothing has a tangent or needs a gradient.</summary>
     private readonly int _first;
 
     private PearlmutterPlan(SequentialModel model, Step[] steps)
@@ -50,6 +50,7 @@ internal sealed class PearlmutterPlan
         _model = model;
         _steps = steps;
         _first = Array.FindIndex(steps, s => s.HasParameters);
+        PlanNeeds(steps, _first);
     }
 
     /// <summary>The plan for the problem's model, or null when some layer (or the mode) is not supported.</summary>
@@ -64,10 +65,8 @@ internal sealed class PearlmutterPlan
             Step? step = layer switch
             {
                 Linear l => new LinearStep(l),
-                Conv2d c when c.groups == 1 && c.padding_mode == PaddingModes.Zeros && c.padding_type is null
-                              && c.padding is not null && !c.transposed => new Conv2dStep(c),
-                BatchNorm bn when eval && bn.track_running_stats && bn.running_mean is not null && bn.running_var is not null
-                    => new BatchNormStep(bn),
+                Conv2d c when ClosedFormLayers.IsPlainConv(c) => new Conv2dStep(c),
+                BatchNorm bn when ClosedFormLayers.IsFixedAffine(bn, problem.Mode) => new BatchNormStep(bn),
                 ReLU => new ReluStep(),
                 Tanh => new TanhStep(),
                 GELU g when g.approximate == GELU.Approximate.none => new GeluStep(),
@@ -83,7 +82,6 @@ internal sealed class PearlmutterPlan
         }
         if (!LayerParameters.CoverAll(problem, steps.Select(s => new LayerParameters(s.Weight, s.Bias)).ToList())) return null;
         PoolBeforeRelu(steps);
-        PlanNeeds(steps);
         return new PearlmutterPlan(model, steps);
     }
 
@@ -110,14 +108,13 @@ internal sealed class PearlmutterPlan
     /// below; g only if some layer below uses it (R{grad} of a layer whose input tangent is
     /// nonzero, the g V term of R{g}, or a curved activation's second derivative).
     /// </summary>
-    private static void PlanNeeds(Step[] steps)
+    private static void PlanNeeds(Step[] steps, int first)
     {
-        int first = Array.FindIndex(steps, s => s.HasParameters);
         bool gBelow = false, rgBelow = false;
         for (int i = 0; i < steps.Length; i++)
         {
             var s = steps[i];
-            s.HasTangentInput = first >= 0 && i > first;
+            s.HasTangentInput = i > first; // a plan always has a parameterized step
             s.NeedGIn = gBelow;
             s.NeedRgIn = rgBelow;
             bool usesG = s.HasTangentInput && (s.HasParameters || s.IsCurved);

@@ -265,9 +265,8 @@ public sealed class PerExampleGradients
             LayerForm? form = layer switch
             {
                 Linear => new LinearForm(),
-                Conv2d c when c.groups == 1 && c.padding_mode == PaddingModes.Zeros && c.padding_type is null
-                              && c.padding is not null && !c.transposed => new Conv2dForm(c),
-                BatchNorm bn => problem.Mode == CurvatureMode.Eval && bn.track_running_stats && bn.running_mean is not null && bn.running_var is not null
+                Conv2d c when ClosedFormLayers.IsPlainConv(c) => new Conv2dForm(c),
+                BatchNorm bn => ClosedFormLayers.IsFixedAffine(bn, problem.Mode)
                     ? (hasParameters ? new BatchNormForm(bn) : null)
                     : new Unsupported(),
                 _ => hasParameters ? new Unsupported() : null,

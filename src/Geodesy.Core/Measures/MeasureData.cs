@@ -55,7 +55,14 @@ public static class Margins
 public static class MeasureData
 {
     /// <summary>Logits of the model on all examples, float64 [N, C], no grad (counted as forward passes).</summary>
-    public static Tensor Logits(nn.Module<Tensor, Tensor> model, Tensor inputs, int batchSize)
+    public static Tensor Logits(nn.Module<Tensor, Tensor> model, Tensor inputs, int batchSize) =>
+        Batched(model, inputs, batchSize, model.call);
+
+    /// <summary>
+    /// <paramref name="forward"/> applied batch by batch to the inputs (converted to the model's
+    /// dtype), no grad, concatenated as float64 [N, ...].
+    /// </summary>
+    public static Tensor Batched(nn.Module<Tensor, Tensor> model, Tensor inputs, int batchSize, Func<Tensor, Tensor> forward)
     {
         using var noGrad = torch.no_grad();
         var dtype = Evaluation.ParameterDType(model);
@@ -66,7 +73,7 @@ public static class MeasureData
             {
                 using var scope = NewDisposeScope();
                 long len = Math.Min(batchSize, inputs.shape[0] - start);
-                var z = model.call(inputs.narrow(0, start, len).to_type(dtype)).to_type(ScalarType.Float64);
+                var z = forward(inputs.narrow(0, start, len).to_type(dtype)).to_type(ScalarType.Float64);
                 parts.Add(z.MoveToOuterDisposeScope());
             }
             if (parts.Count == 0) throw new InputException("the dataset has no examples");

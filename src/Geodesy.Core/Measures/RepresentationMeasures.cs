@@ -19,29 +19,14 @@ public static class Penultimate
     }
 
     /// <summary>phi(x): every layer but the last, float64 [N, m], no grad, batched.</summary>
-    public static Tensor Features(SequentialModel model, Tensor inputs, int batchSize)
-    {
-        using var noGrad = torch.no_grad();
-        var dtype = Evaluation.ParameterDType(model);
-        var parts = new List<Tensor>();
-        try
+    public static Tensor Features(SequentialModel model, Tensor inputs, int batchSize) =>
+        MeasureData.Batched(model, inputs, batchSize, x =>
         {
-            for (long start = 0; start < inputs.shape[0]; start += batchSize)
-            {
-                using var scope = NewDisposeScope();
-                long len = Math.Min(batchSize, inputs.shape[0] - start);
-                var x = inputs.narrow(0, start, len).to_type(dtype);
-                if (model.FlattenInput) x = x.reshape(len, -1);
-                for (int i = 0; i < model.Layers.Count - 1; i++) x = model.Layers[i].call(x);
-                parts.Add(x.reshape(len, -1).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
-            }
-            return torch.cat(parts, 0);
-        }
-        finally
-        {
-            foreach (var p in parts) p.Dispose();
-        }
-    }
+            long len = x.shape[0];
+            if (model.FlattenInput) x = x.reshape(len, -1);
+            for (int i = 0; i < model.Layers.Count - 1; i++) x = model.Layers[i].call(x);
+            return x.reshape(len, -1);
+        });
 
     public static Tensor Features(MeasureContext ctx, string measure)
     {
