@@ -1,3 +1,4 @@
+using Geodesy.Core.Curvature;
 using Geodesy.Core.Data;
 using Geodesy.Core.Training;
 using TorchSharp;
@@ -21,8 +22,15 @@ public enum MeasureNeeds
     TrainingRecord = 4,
 }
 
-/// <summary>A measure's value with its uncertainty (null when exact) and extra named numbers.</summary>
-public sealed record MeasureValue(double Value, double? StdErr = null, IReadOnlyDictionary<string, double>? Details = null);
+/// <summary>
+/// A measure's value with its standard error (null when exact or when no standard error exists),
+/// extra named numbers, how its solver or search stopped, and, for values found by bisection, the
+/// half-width of the final bracket (which is not a standard error and is never reported as one).
+/// A value whose <see cref="Status"/> is not <see cref="SolverStatus.Converged"/> is stored with
+/// that status and left out of rankings by default.
+/// </summary>
+public sealed record MeasureValue(double Value, double? StdErr = null, IReadOnlyDictionary<string, double>? Details = null,
+    SolverStatus Status = SolverStatus.Converged, double? BracketHalfwidth = null);
 
 /// <summary>A cached value that owns tensors (kept alive by <see cref="MeasureContext.Cached"/>).</summary>
 public interface ITensorHolder
