@@ -2,12 +2,26 @@
 # Runs the whole Geodesy test suite on Debian 12 with the .NET 10 SDK, installing the Debian
 # packages the tests use (PostgreSQL server for the store tests, Chromium for the report test)
 # when they are missing. Prints "N passed, N failed" last; exits non-zero if anything failed.
+#
+#   bash tests/run.sh          everything (what the CI runs)
+#   bash tests/run.sh --fast   leaves out the tests marked Category=Slow (child processes, kill -9
+#                              fault tests, whole studies) and Category=Service (PostgreSQL,
+#                              Chromium); installs nothing. See tests/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+filter=()
+case "${1:-}" in
+  "") ;;
+  --fast) filter=(--filter "Category!=Slow&Category!=Service") ;;
+  *) echo "usage: bash tests/run.sh [--fast]" >&2; exit 2 ;;
+esac
+
 need=()
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#filter[@]} -eq 0 ]; then
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -23,7 +37,7 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 results="$(pwd)/TestResults"
 rm -rf "$results"
 status=0
-dotnet test tests/Geodesy.Tests -c Release --logger "trx;LogFileName=results.trx" --results-directory "$results" || status=$?
+dotnet test tests/Geodesy.Tests -c Release "${filter[@]}" --logger "trx;LogFileName=results.trx" --results-directory "$results" || status=$?
 
 trx="$results/results.trx"
 if [ ! -f "$trx" ]; then

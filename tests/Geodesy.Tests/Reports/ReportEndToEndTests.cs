@@ -53,6 +53,7 @@ public sealed class ReportFixture : IDisposable
     public void Dispose() => _tmp.Dispose();
 }
 
+[Trait(TestCategory.Key, TestCategory.Service)]
 public sealed class ReportEndToEndTests(ReportFixture fx) : IClassFixture<ReportFixture>
 {
     /// <summary>An embedded plot smaller than this cannot hold axes, labels and data.</summary>

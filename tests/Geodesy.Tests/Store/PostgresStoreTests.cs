@@ -6,12 +6,14 @@ using Geodesy.Experiments.Store;
 namespace Geodesy.Tests.Store;
 
 [Collection(PostgresCollection.Name)]
+[Trait(TestCategory.Key, TestCategory.Service)]
 public sealed class PostgresStoreContractTests(PostgresServer server) : StoreContractTests
 {
     protected override string NewStoreUri() => server.CreateDatabase();
 }
 
 [Collection(PostgresCollection.Name)]
+[Trait(TestCategory.Key, TestCategory.Service)]
 public sealed class PostgresStoreTests(PostgresServer server)
 {
     private static readonly TimeSpan ShortConnectTimeout = TimeSpan.FromSeconds(3);

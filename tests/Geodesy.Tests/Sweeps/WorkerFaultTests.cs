@@ -11,6 +11,7 @@ namespace Geodesy.Tests.Sweeps;
 /// their current trial; at the end every trial is completed exactly once with results identical
 /// to an uninterrupted run.
 /// </summary>
+[Trait(TestCategory.Key, TestCategory.Slow)]
 public class WorkerFaultTests
 {
     /// <summary>Leaseholders killed per fault test: each costs a re-run of a trial after its lease expires.</summary>
@@ -216,6 +217,7 @@ public class WorkerFaultTests
 /// completed exactly once with results identical to an uninterrupted (SQLite) run.
 /// </summary>
 [Collection(PostgresCollection.Name)]
+[Trait(TestCategory.Key, TestCategory.Service)]
 public sealed class PostgresWorkerFaultTests(PostgresServer server)
 {
     [Fact]

@@ -3,7 +3,7 @@ using Geodesy.Core;
 using Geodesy.Core.Training;
 using Geodesy.Experiments.Specs;
 
-namespace Geodesy.Tests.Training;
+namespace Geodesy.Tests.Specs;
 
 public class RunSpecTests
 {

@@ -3,9 +3,10 @@ using System.Text.Json.Nodes;
 using Geodesy.Experiments.Store;
 using static Geodesy.Tests.TestSupport;
 
-namespace Geodesy.Tests.Reports;
+namespace Geodesy.Tests.Cli;
 
 /// <summary>`geodesy study --spec --out DIR` end to end: its folder layout, and re-running continues without recomputing.</summary>
+[Trait(TestCategory.Key, TestCategory.Slow)]
 public sealed class StudyCommandTests
 {
     private const int Trials = 4;

@@ -1,6 +1,6 @@
 using Geodesy.Cli;
 
-namespace Geodesy.Tests.Models;
+namespace Geodesy.Tests.Cli;
 
 public class ModelsCommandTests
 {
