@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Geodesy.Core;
 using Geodesy.Core.Data;
+using Geodesy.Experiments.Specs;
 
 namespace Geodesy.Cli.Commands;
 
@@ -9,19 +10,19 @@ public static class CommonOptions
 {
     public static Option<string> Data() => new("--data")
     {
-        Description = "Data spec: mnist (embedded default), idx:IMAGES:LABELS, cifar10:DIR, gaussian-mixture:..., hidden-manifold:..., modular:p=97,op=add",
+        Description = RunSpec.Setting("data").Help,
         DefaultValueFactory = _ => "mnist",
     };
 
     public static Option<string> Arch(bool required = true) => new("--arch")
     {
-        Description = "Architecture spec, e.g. mlp:784-100-10, cnn:channels=16-32, nin:depth=2,width=96, resnet20:width=16 (see 'geodesy models')",
+        Description = RunSpec.Setting("arch").Help,
         Required = required,
     };
 
     public static Option<int?> Subset() => new("--subset") { Description = "Use only the first N training examples of a fixed stratified shuffle" };
-    public static Option<double> LabelNoise() => new("--label-noise") { Description = "Fraction P of training labels replaced by a random other class (seeded)" };
-    public static Option<bool> Normalize() => new("--normalize") { Description = "Standardize each input channel with training-set statistics" };
+    public static Option<double> LabelNoise() => new("--label-noise") { Description = RunSpec.Setting("label_noise").Help };
+    public static Option<bool> Normalize() => new("--normalize") { Description = RunSpec.Setting("normalize").Help };
     public static Option<long> Seed(long dflt = 0) => new("--seed") { Description = "Random seed", DefaultValueFactory = _ => dflt };
     public static Option<string?> Json() => new("--json") { Description = "Write the result as JSON to FILE ('-' for stdout)" };
     public static Option<int?> Threads() => new("--threads") { Description = "Number of CPU threads for libtorch (default: libtorch's choice)" };

@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Geodesy.Core;
 using Geodesy.Core.Data;
@@ -8,34 +7,87 @@ using Geodesy.Core.Training;
 namespace Geodesy.Experiments.Specs;
 
 /// <summary>
-/// Everything that defines one training run. Its id is the SHA-256 of the canonical JSON of the
-/// settings that differ from the defaults (keys sorted), so adding a new setting with a default
-/// keeps old ids valid, and a finished id never needs recomputing.
+/// Everything that defines one training run. Each setting is declared once, as a property with a
+/// <see cref="RunSettingAttribute"/> (help and validation) and its default as the initializer:
+/// <see cref="Settings"/> reads them, and the JSON round trip, the canonical hash, the checks and
+/// the options of `geodesy train` all come from that table (Specs/README.md, "Adding a run
+/// setting"). The id is the SHA-256 of the canonical JSON of the settings that differ from the
+/// defaults (keys sorted), so a new setting with a default keeps old ids valid, and a finished id
+/// never needs recomputing.
 /// </summary>
 public sealed record RunSpec
 {
+    [RunSetting("Data spec: mnist (embedded default), idx:IMAGES:LABELS, cifar10:DIR, gaussian-mixture:..., hidden-manifold:..., modular:p=97,op=add",
+        Example = "mnist")]
     public string Data { get; init; } = "mnist";
+
+    [RunSetting("Architecture spec, e.g. mlp:784-100-10, cnn:channels=16-32, nin:depth=2,width=96, resnet20:width=16 (see 'geodesy models')",
+        Example = "mlp:784-100-10; see 'geodesy models'", RequiredOption = true)]
     public string Arch { get; init; } = "mlp:784-100-10";
+
+    [RunSetting("sgd | momentum (heavy ball, --momentum 0.9) | adam", OneOf = "sgd,momentum,adam")]
     public string Optimizer { get; init; } = "momentum";
+
+    [RunSetting("Learning rate", Positive = true)]
     public double Lr { get; init; } = 0.05;
+
+    [RunSetting("Momentum for --optimizer momentum", Min = 0, Below = 1)]
     public double Momentum { get; init; } = 0.9;
+
+    [RunSetting("Mini-batch size", Min = 1)]
     public int Batch { get; init; } = 64;
+
+    [RunSetting("L2 weight decay coefficient", Min = 0)]
     public double WeightDecay { get; init; }
+
+    [RunSetting("constant | step | cosine", OneOf = "constant,step,cosine")]
     public string Schedule { get; init; } = "constant";
+
+    [RunSetting("Linear learning-rate warm-up over N steps", Min = 0)]
     public int Warmup { get; init; }
+
+    [RunSetting("Step schedule: decay every N epochs", Min = 1)]
     public int StepEvery { get; init; } = 30;
+
+    [RunSetting("Step schedule: decay factor", Positive = true)]
     public double StepGamma { get; init; } = 0.1;
+
+    [RunSetting("Train this many epochs (not with --until-loss)", Min = 0)]
     public int Epochs { get; init; } = 10;
+
+    [RunSetting("Stop when the cross-entropy over the whole training set falls below X (Fantastic uses 0.01)", Positive = true)]
     public double? UntilLoss { get; init; }
+
+    [RunSetting("With --until-loss: give up after N epochs (status max-epochs)", Min = 1)]
     public int MaxEpochs { get; init; } = 100;
+
+    [RunSetting("Random seed (initialization, batch order, subset, label noise)")]
     public long Seed { get; init; }
+
+    [RunSetting("Fraction P of training labels replaced by a random other class (seeded)", Min = 0, Below = 1)]
     public double LabelNoise { get; init; }
+
+    [RunSetting("Train on a seeded stratified subset of N training examples", Min = 1)]
     public int? Subset { get; init; }
+
+    [RunSetting("Standardize each input channel with training-set statistics")]
     public bool Normalize { get; init; }
-    /// <summary>Epochs after which to save a checkpoint (init and final are always saved).</summary>
+
+    [RunSetting("Also save weights after these epochs, e.g. 1,2,5 (init and final are always saved)", Min = 0)]
     public int[] CheckpointEpochs { get; init; } = [];
+
+    [RunSetting("Also save weights after these steps, e.g. 10,100", Min = 0)]
     public long[] CheckpointSteps { get; init; } = [];
+
+    [RunSetting("Also evaluate and log every N steps", Min = 0)]
     public int LogEvery { get; init; }
+
+    /// <summary>Every setting in declaration order: the one table the rest of this class reads.</summary>
+    public static IReadOnlyList<RunSetting> Settings { get; } = RunSetting.Declared<RunSpec>();
+
+    /// <summary>The setting with this snake_case key.</summary>
+    public static RunSetting Setting(string key) => Settings.FirstOrDefault(s => s.Key == key)
+        ?? throw new ArgumentException($"RunSpec has no setting '{key}'", nameof(key));
 
     private static readonly RunSpec Defaults = new();
 
@@ -71,16 +123,12 @@ public sealed record RunSpec
         Seed = Seed,
     };
 
-    /// <summary>Checks every setting; throws InputException naming the first bad one.</summary>
+    /// <summary>Checks every setting against its declared rule; throws InputException naming the first bad one.</summary>
     public void Validate()
     {
-        if (string.IsNullOrWhiteSpace(Arch)) throw new InputException("--arch is required (e.g. mlp:784-100-10; see 'geodesy models')");
-        if (string.IsNullOrWhiteSpace(Data)) throw new InputException("--data must not be empty (e.g. mnist)");
-        if (LabelNoise < 0 || LabelNoise >= 1 || double.IsNaN(LabelNoise)) throw new InputException($"--label-noise must be in [0, 1) (got {LabelNoise})");
-        if (Subset is < 1) throw new InputException($"--subset must be at least 1 (got {Subset})");
-        if (CheckpointEpochs.Any(e => e < 0)) throw new InputException("--checkpoint-epochs must be >= 0");
-        if (CheckpointSteps.Any(s => s < 0)) throw new InputException("--checkpoint-steps must be >= 0");
-        TrainerOptions.Validate();
+        foreach (var setting in Settings)
+            if (setting.Check(setting.Get(this)) is { } problem) throw new InputException(problem);
+        TrainerOptions.Validate(); // the trainer's own guard (the same rules; it also protects direct API use)
     }
 
     /// <summary>The settings that differ from the defaults, keys in snake_case, sorted.</summary>
@@ -101,57 +149,24 @@ public sealed record RunSpec
     /// <summary>SHA-256 (hex) of <see cref="CanonicalJson"/>: the run's id.</summary>
     public string Id() => Provenance.Sha256Hex(Encoding.UTF8.GetBytes(CanonicalJson()));
 
-    /// <summary>All settings as snake_case JSON.</summary>
-    public JsonObject ToJson() => new()
+    /// <summary>All settings as snake_case JSON, in declaration order.</summary>
+    public JsonObject ToJson()
     {
-        ["data"] = Data,
-        ["arch"] = Arch,
-        ["optimizer"] = Optimizer,
-        ["lr"] = Lr,
-        ["momentum"] = Momentum,
-        ["batch"] = Batch,
-        ["weight_decay"] = WeightDecay,
-        ["schedule"] = Schedule,
-        ["warmup"] = Warmup,
-        ["step_every"] = StepEvery,
-        ["step_gamma"] = StepGamma,
-        ["epochs"] = Epochs,
-        ["until_loss"] = UntilLoss,
-        ["max_epochs"] = MaxEpochs,
-        ["seed"] = Seed,
-        ["label_noise"] = LabelNoise,
-        ["subset"] = Subset,
-        ["normalize"] = Normalize,
-        ["checkpoint_epochs"] = new JsonArray(CheckpointEpochs.Select(e => (JsonNode)e).ToArray()),
-        ["checkpoint_steps"] = new JsonArray(CheckpointSteps.Select(s => (JsonNode)s).ToArray()),
-        ["log_every"] = LogEvery,
-    };
+        var o = new JsonObject();
+        foreach (var setting in Settings) o[setting.Key] = setting.ToJson(this);
+        return o;
+    }
 
     /// <summary>Reads a spec from JSON (all keys optional, snake_case), rejecting unknown keys.</summary>
     public static RunSpec FromJson(JsonObject o)
     {
-        var known = Defaults.ToJson().Select(kv => kv.Key).ToHashSet();
         foreach (var (key, _) in o)
-            if (!known.Contains(key)) throw new InputException($"unknown run setting '{key}'");
-        T Get<T>(string key, T fallback)
-        {
-            if (!o.TryGetPropertyValue(key, out var node) || node is null) return fallback;
-            try { return node.Deserialize<T>()!; }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
-            { throw new InputException($"run setting '{key}' has a bad value {node.ToJsonString()}"); }
-        }
-        var d = Defaults;
-        return new RunSpec
-        {
-            Data = Get("data", d.Data), Arch = Get("arch", d.Arch), Optimizer = Get("optimizer", d.Optimizer),
-            Lr = Get("lr", d.Lr), Momentum = Get("momentum", d.Momentum), Batch = Get("batch", d.Batch),
-            WeightDecay = Get("weight_decay", d.WeightDecay), Schedule = Get("schedule", d.Schedule),
-            Warmup = Get("warmup", d.Warmup), StepEvery = Get("step_every", d.StepEvery), StepGamma = Get("step_gamma", d.StepGamma),
-            Epochs = Get("epochs", d.Epochs), UntilLoss = Get("until_loss", d.UntilLoss), MaxEpochs = Get("max_epochs", d.MaxEpochs),
-            Seed = Get("seed", d.Seed), LabelNoise = Get("label_noise", d.LabelNoise), Subset = Get("subset", d.Subset),
-            Normalize = Get("normalize", d.Normalize), CheckpointEpochs = Get("checkpoint_epochs", d.CheckpointEpochs),
-            CheckpointSteps = Get("checkpoint_steps", d.CheckpointSteps), LogEvery = Get("log_every", d.LogEvery),
-        };
+            if (!Settings.Any(s => s.Key == key)) throw new InputException($"unknown run setting '{key}'");
+        var spec = new RunSpec();
+        foreach (var setting in Settings)
+            if (o.TryGetPropertyValue(setting.Key, out var node) && node is not null)
+                spec = setting.With(spec, setting.FromJson(node));
+        return spec;
     }
 
     public override string ToString() => CanonicalJson();

@@ -50,6 +50,43 @@ public class RunSpecTests
     }
 
     [Fact]
+    public void TheSettingTableDeclaresEveryKeyOnceWithItsDefaultAndOption()
+    {
+        var keys = RunSpec.Settings.Select(s => s.Key).ToArray();
+        Assert.Equal(21, keys.Length);
+        Assert.Equal(keys.Length, keys.Distinct().Count());
+        Assert.Equal(keys, new RunSpec().ToJson().Select(kv => kv.Key));
+        var weightDecay = RunSpec.Setting("weight_decay");
+        Assert.Equal("--weight-decay", weightDecay.Option);
+        Assert.Equal(typeof(double), weightDecay.Type);
+        Assert.Equal(64, RunSpec.Setting("batch").Default);
+        Assert.Null(RunSpec.Setting("subset").Default);
+    }
+
+    [Theory]
+    [InlineData("momentum", 1.0, "--momentum must be in [0, 1) (got 1)")]
+    [InlineData("label_noise", -0.1, "--label-noise must be in [0, 1) (got -0.1)")]
+    [InlineData("step_every", 0, "--step-every must be at least 1 (got 0)")]
+    [InlineData("warmup", -2, "--warmup must be >= 0 (got -2)")]
+    [InlineData("step_gamma", 0.0, "--step-gamma must be > 0 (got 0)")]
+    [InlineData("optimizer", "rmsprop", "--optimizer must be sgd, momentum or adam (got 'rmsprop')")]
+    [InlineData("data", " ", "--data must not be empty (e.g. mnist)")]
+    public void EachSettingIsCheckedByItsDeclaredRule(string key, object value, string message)
+    {
+        var setting = RunSpec.Setting(key);
+        var converted = setting.Type == typeof(int) ? Convert.ToInt32(value) : value;
+        var e = Assert.Throws<InputException>(setting.With(new RunSpec(), converted).Validate);
+        Assert.Equal(message, e.Message);
+    }
+
+    [Fact]
+    public void ListSettingsCheckEveryElement()
+    {
+        var e = Assert.Throws<InputException>(new RunSpec { CheckpointSteps = [5, -1] }.Validate);
+        Assert.Equal("--checkpoint-steps must be >= 0 (got -1)", e.Message);
+    }
+
+    [Fact]
     public void SchedulesFollowTheirClosedForms()
     {
         const double tol = 1e-15;
