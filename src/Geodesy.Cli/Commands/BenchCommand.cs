@@ -200,21 +200,20 @@ public static class BenchCommand
         return cmd;
     }
 
-    private static (Option<int> Batch, Option<int> Reps, Option<int> Warmup) TimingOptionsOf(Command cmd)
+    private static (Renamed<int> Examples, Option<int> Reps, Option<int> Warmup) TimingOptionsOf(Command cmd)
     {
-        var batch = new Option<int>("--batch") { Description = "Examples in the batch (the first N training examples)", DefaultValueFactory = _ => 1000 };
+        var examples = new Renamed<int>(new Option<int>("--examples") { Description = "Examples in the batch every operation runs on (the first N training examples)", DefaultValueFactory = _ => 1000 }, "--batch");
         var reps = new Option<int>("--reps") { Description = "Timed repetitions of each operation", DefaultValueFactory = _ => 20 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed repetitions first", DefaultValueFactory = _ => 3 };
-        cmd.Options.Add(batch);
-        cmd.Options.Add(reps);
-        cmd.Options.Add(warmup);
-        return (batch, reps, warmup);
+        foreach (var option in examples.Both.Append(reps).Append(warmup)) cmd.Options.Add(option);
+        return (examples, reps, warmup);
     }
 
-    private static TimingOptions Timing(ParseResult parse, Option<int> batch, Option<int> reps, Option<int> warmup, Shared s)
+    private static TimingOptions Timing(ParseResult parse, Renamed<int> examples, Option<int> reps, Option<int> warmup, Shared s)
     {
-        var options = new TimingOptions { Batch = parse.GetValue(batch), Reps = parse.GetValue(reps), Warmup = parse.GetValue(warmup), Seed = parse.GetValue(s.Seed) };
-        if (options.Batch < 1) throw new InputException($"--batch must be at least 1 (got {options.Batch})");
+        var (count, name) = examples.Read(parse);
+        var options = new TimingOptions { Batch = count, Reps = parse.GetValue(reps), Warmup = parse.GetValue(warmup), Seed = parse.GetValue(s.Seed) };
+        if (options.Batch < 1) throw new InputException($"{name} must be at least 1 (got {options.Batch})");
         if (options.Reps < 1) throw new InputException($"--reps must be at least 1 (got {options.Reps})");
         if (options.Warmup < 0) throw new InputException($"--warmup must be at least 0 (got {options.Warmup})");
         return options;

@@ -1,18 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text;
-using System.Text.Json.Nodes;
 using Geodesy.Cli.Output;
 using Geodesy.Core;
-using Geodesy.Core.Data;
-using Geodesy.Core.Interop;
 using Geodesy.Core.Measures;
-using Geodesy.Core.Models;
-using Geodesy.Core.Training;
-using Geodesy.Experiments.Runs;
-using Geodesy.Experiments.Specs;
+using Geodesy.Experiments.Analyses;
 using Spectre.Console;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Geodesy.Cli.Commands;
@@ -56,121 +48,66 @@ public static class MeasureCommand
             }
             CommonOptions.ApplyThreads(parse.GetValue(threads));
             bool Explicit(Option o) => parse.GetResult(o) is { Implicit: false };
-            var request = new Request
+            // Everything that can be checked without tensors first, so mistakes fail fast.
+            var selected = MeasureRegistry.Select(parse.GetValue(measures)!);
+            int? count = parse.GetValue(examples);
+            if (count is < 1) throw new InputException($"--examples must be at least 1 (got {count})");
+            string? dt = parse.GetValue(dtype);
+            if (dt is not (null or "float32" or "float64")) throw new InputException($"--dtype must be float32 or float64 (got '{dt}')");
+            int? trainingBatch = parse.GetValue(batch);
+            if (trainingBatch is < 1) throw new InputException($"--batch must be at least 1 (got {trainingBatch})");
+            var source = new ModelSource
             {
+                Run = parse.GetValue(run),
                 Arch = parse.GetValue(arch),
                 Weights = parse.GetValue(weights),
                 InitWeights = parse.GetValue(initWeights),
-                Run = parse.GetValue(run),
+                WithInit = true,
                 Data = Explicit(data) ? parse.GetValue(data) : null,
                 Subset = parse.GetValue(subset),
                 LabelNoise = Explicit(labelNoise) ? parse.GetValue(labelNoise) : null,
                 Normalize = Explicit(normalize) ? parse.GetValue(normalize) : null,
-                Measures = parse.GetValue(measures)!,
                 Seed = parse.GetValue(seed),
-                DType = parse.GetValue(dtype),
-                Examples = parse.GetValue(examples),
-                Batch = parse.GetValue(batch),
-                Json = parse.GetValue(json),
-            };
+                DType = dt == "float64" ? ScalarType.Float64 : ScalarType.Float32,
+            }.Resolve();
+            string? dest = parse.GetValue(json);
             // With the JSON on stdout, progress and the table go to stderr.
-            var log = request.Json == "-" ? parse.InvocationConfiguration.Error : output;
-            return Execute(request, parse.Tokens.Select(t => t.Value), output, log);
+            var log = dest == "-" ? parse.InvocationConfiguration.Error : output;
+            var report = new JsonReport("measure", parse.Tokens.Select(t => t.Value));
+
+            using var loaded = source.Load();
+            var measured = count is int n && n < loaded.Data.Train.Count ? loaded.Data.Train.Take(n) : loaded.Data.Train;
+            var options = new MeasureOptions { CurvatureDType = dt == "float32" ? ScalarType.Float32 : ScalarType.Float64 };
+            long measureSeed = parse.GetValue(seed) ?? source.RunSpec?.Seed ?? 0;
+            using var session = new MeasureSession(MeasureSession.CreateContext(loaded.Model, loaded.Init, measured, source.Arch,
+                source.TrainingRecord, trainingBatch ?? source.TrainingBatch, measureSeed, options));
+            log.WriteLine($"measuring {selected.Count} measure(s) of {source.Arch} ({loaded.Parameters:N0} parameters) on {measured.Count} examples of {source.DataSpec}");
+            RunWithProgress(session, selected, log);
+
+            PrintTable(log, session.Rows);
+            if (dest is not null)
+            {
+                var root = report.Root;
+                root["arch"] = source.Arch;
+                root["data"] = source.DataSpec;
+                root["run"] = source.Run is null ? null : Path.GetFullPath(source.Run);
+                root["weights"] = Path.GetFullPath(source.Weights!);
+                root["init_weights"] = source.InitWeights is null ? null : Path.GetFullPath(source.InitWeights);
+                root["dtype"] = MeasureSession.DTypeName(source.DType);
+                session.WriteTo(root, report.Cost);
+                report.Provenance["seed"] = measureSeed;
+                report.Provenance["data_sha256"] = loaded.Data.Sha256;
+                report.Provenance["weights_sha256"] = Provenance.Sha256OfFile(source.Weights!);
+                report.Provenance["init_weights_sha256"] = source.InitWeights is null ? null : Provenance.Sha256OfFile(source.InitWeights);
+                report.Write(dest, output);
+            }
+            return GeodesyCli.ExitOk;
         });
         return cmd;
     }
 
-    /// <summary>The options as given (null = not given, so a run folder's value or the default applies).</summary>
-    private sealed record Request
+    private static void RunWithProgress(MeasureSession session, IReadOnlyList<IMeasure> selected, TextWriter log)
     {
-        public string? Arch { get; init; }
-        public string? Weights { get; init; }
-        public string? InitWeights { get; init; }
-        public string? Run { get; init; }
-        public string? Data { get; init; }
-        public int? Subset { get; init; }
-        public double? LabelNoise { get; init; }
-        public bool? Normalize { get; init; }
-        public required string Measures { get; init; }
-        public long? Seed { get; init; }
-        public string? DType { get; init; }
-        public int? Examples { get; init; }
-        public int? Batch { get; init; }
-        public string? Json { get; init; }
-    }
-
-    /// <summary>What a run folder supplies.</summary>
-    private sealed record RunFolder(RunSpec Spec, string? Final, string? Init, IReadOnlyList<MetricsRow>? Record);
-
-    private static int Execute(Request r, IEnumerable<string> tokens, TextWriter stdout, TextWriter log)
-    {
-        // Everything that can be checked without tensors first, so mistakes fail fast.
-        var selected = MeasureRegistry.Select(r.Measures);
-        if (r.Examples is < 1) throw new InputException($"--examples must be at least 1 (got {r.Examples})");
-        if (r.DType is not (null or "float32" or "float64")) throw new InputException($"--dtype must be float32 or float64 (got '{r.DType}')");
-        if (r.Batch is < 1) throw new InputException($"--batch must be at least 1 (got {r.Batch})");
-        var folder = r.Run is null ? null : ReadRunFolder(r.Run);
-        string arch = r.Arch ?? folder?.Spec.Arch ?? throw new InputException("give --arch SPEC (or --run DIR)");
-        string weightsPath = r.Weights ?? folder?.Final ?? throw new InputException(folder is null
-            ? "give --weights FILE (or --run DIR)" : $"run folder '{r.Run}' has no {RunFiles.FinalWeights}; give --weights FILE");
-        RequireFile(weightsPath, "--weights");
-        string? initPath = r.InitWeights ?? folder?.Init;
-        if (r.InitWeights is not null) RequireFile(r.InitWeights, "--init-weights");
-        var dataSpec = r.Data ?? folder?.Spec.Data ?? "mnist";
-        var runSpec = folder?.Spec;
-        var dataOptions = new DataOptions(
-            r.Subset ?? runSpec?.Subset, r.LabelNoise ?? runSpec?.LabelNoise ?? 0, r.Normalize ?? runSpec?.Normalize ?? false,
-            runSpec?.Seed ?? r.Seed ?? 0);
-        long measureSeed = r.Seed ?? runSpec?.Seed ?? 0;
-        var modelDType = r.DType == "float64" ? ScalarType.Float64 : ScalarType.Float32;
-        var options = new MeasureOptions { CurvatureDType = r.DType == "float32" ? ScalarType.Float32 : ScalarType.Float64 };
-
-        var report = new JsonReport("measure", tokens);
-        using var split = DataSpecs.Load(dataSpec, dataOptions);
-        var train = split.Train;
-        ModelZoo.Validate(arch, train.InputShape, train.NumClasses);
-        using var model = LoadModel(arch, train, weightsPath, modelDType, "--weights");
-        using var init = initPath is null ? null : LoadModel(arch, train, initPath, modelDType, "--init-weights");
-        var measured = r.Examples is int n && n < train.Count ? train.Take(n) : train;
-
-        using var ctx = new MeasureContext
-        {
-            Model = model,
-            InitModel = init,
-            Data = measured,
-            ArchSpec = arch,
-            TrainingRecord = folder?.Record,
-            TrainingBatchSize = r.Batch ?? runSpec?.Batch,
-            Seed = measureSeed,
-            Options = options,
-        };
-        log.WriteLine($"measuring {selected.Count} measure(s) of {arch} ({ParameterVector.Count(model):N0} parameters) on {measured.Count} examples of {dataSpec}");
-        var rows = RunWithProgress(ctx, selected, log);
-
-        PrintTable(log, rows);
-        if (r.Json is { } dest)
-        {
-            FillReport(report, rows, ctx, arch, dataSpec, weightsPath, initPath, r.Run, modelDType, options);
-            report.Provenance["data_sha256"] = split.Sha256;
-            report.Write(dest, stdout);
-        }
-        return GeodesyCli.ExitOk;
-    }
-
-    /// <summary>One measure's outcome with the work it spent (differences of the context's counters).</summary>
-    /// <remarks>CpuSeconds is the process's processor time over the measure: on a shared machine it tells the work apart from waiting.</remarks>
-    private sealed record Row(MeasureOutcome Outcome, long ForwardExamples, long Matvecs, long Gradients, double CpuSeconds);
-
-    private static List<Row> RunWithProgress(MeasureContext ctx, IReadOnlyList<IMeasure> selected, TextWriter log)
-    {
-        var rows = new List<Row>();
-        void RunOne(IMeasure m)
-        {
-            long f = ctx.ForwardExamples, mv = ctx.Matvecs, g = ctx.Gradients;
-            var cpu = CpuTime();
-            var outcome = MeasureRunner.Compute(ctx, [m]).Single();
-            rows.Add(new Row(outcome, ctx.ForwardExamples - f, ctx.Matvecs - mv, ctx.Gradients - g, (CpuTime() - cpu).TotalSeconds));
-        }
         if (TrainingProgress.IsInteractive(log))
         {
             AnsiConsole.Progress()
@@ -182,145 +119,24 @@ public static class MeasureCommand
                     foreach (var m in selected)
                     {
                         task.Description = Markup.Escape(m.Name);
-                        RunOne(m);
+                        session.Compute(m);
                         task.Increment(1);
                     }
                 });
-            return rows;
+            return;
         }
         int width = selected.Max(m => m.Name.Length);
         for (int i = 0; i < selected.Count; i++)
         {
-            RunOne(selected[i]);
-            var o = rows[^1].Outcome;
+            var o = session.Compute(selected[i]).Outcome;
             string what = o.Value is { } v ? Num(v.Value) : "skipped";
             log.WriteLine($"  [{(i + 1).ToString().PadLeft(selected.Count.ToString().Length)}/{selected.Count}] {o.Name.PadRight(width)}  {what}  ({o.Seconds:F2} s)");
         }
-        return rows;
     }
-
-    private static TimeSpan CpuTime()
-    {
-        using var self = System.Diagnostics.Process.GetCurrentProcess();
-        return self.TotalProcessorTime;
-    }
-
-    private static void RequireFile(string path, string option)
-    {
-        if (Directory.Exists(path)) throw new InputException($"{option} '{path}' is a folder, not a safetensors file");
-        if (!File.Exists(path)) throw new InputException($"{option} file '{path}' does not exist");
-    }
-
-    private static RunFolder ReadRunFolder(string dir)
-    {
-        var spec = RunFiles.ReadSpec(dir);
-        string? Existing(string name) => File.Exists(Path.Combine(dir, name)) ? Path.Combine(dir, name) : null;
-        var record = File.Exists(Path.Combine(dir, RunFiles.Metrics)) ? RunFiles.ReadMetrics(dir) : null;
-        return new RunFolder(spec, Existing(RunFiles.FinalWeights), Existing(RunFiles.InitWeights), record);
-    }
-
-    private static nn.Module<Tensor, Tensor> LoadModel(string arch, Dataset train, string path, ScalarType dtype, string option)
-    {
-        var model = ModelZoo.Create(arch, train.InputShape, train.NumClasses, seed: 0, dtype);
-        try
-        {
-            SafeTensors.LoadInto(model, path);
-        }
-        catch (InputException e)
-        {
-            model.Dispose();
-            throw new InputException($"{option} does not fit --arch {arch}: {e.Message}", e);
-        }
-        model.eval();
-        return model;
-    }
-
-    private static void FillReport(JsonReport report, List<Row> rows, MeasureContext ctx, string arch, string dataSpec,
-        string weightsPath, string? initPath, string? run, ScalarType modelDType, MeasureOptions options)
-    {
-        var root = report.Root;
-        root["arch"] = arch;
-        root["data"] = dataSpec;
-        root["run"] = run is null ? null : Path.GetFullPath(run);
-        root["weights"] = Path.GetFullPath(weightsPath);
-        root["init_weights"] = initPath is null ? null : Path.GetFullPath(initPath);
-        root["dtype"] = DTypeName(modelDType);
-        root["params"] = ParameterVector.Count(ctx.Model);
-        root["examples"] = ctx.Data.Count;
-        root["options"] = OptionsJson(options);
-        var values = new JsonObject();
-        var skipped = new JsonObject();
-        foreach (var row in rows)
-        {
-            var o = row.Outcome;
-            if (o.Value is not { } v)
-            {
-                skipped[o.Name] = o.SkippedReason;
-                continue;
-            }
-            var entry = new JsonObject
-            {
-                ["value"] = Finite(v.Value),
-                ["stderr"] = v.StdErr is double s ? Finite(s) : null,
-                ["seconds"] = Math.Round(o.Seconds, 4),
-                ["cpu_seconds"] = Math.Round(row.CpuSeconds, 4),
-                ["forward_examples"] = row.ForwardExamples,
-                ["matvecs"] = row.Matvecs,
-                ["gradients"] = row.Gradients,
-            };
-            foreach (var (key, x) in v.Details ?? new Dictionary<string, double>())
-                if (!entry.ContainsKey(key)) entry[key] = Finite(x);
-            values[o.Name] = entry;
-        }
-        root["measures"] = values;
-        root["skipped"] = skipped;
-        report.Cost["matvecs"] = ctx.Matvecs;
-        report.Cost["gradients"] = ctx.Gradients;
-        report.Cost["forward_examples"] = ctx.ForwardExamples;
-        report.Cost["measure_seconds"] = Math.Round(rows.Sum(x => x.Outcome.Seconds), 4);
-        report.Cost["measure_cpu_seconds"] = Math.Round(rows.Sum(x => x.CpuSeconds), 4);
-        report.Provenance["seed"] = ctx.Seed;
-        report.Provenance["weights_sha256"] = Provenance.Sha256OfFile(weightsPath);
-        report.Provenance["init_weights_sha256"] = initPath is null ? null : Provenance.Sha256OfFile(initPath);
-    }
-
-    /// <summary>The measure options used, snake_case, so a result can be reproduced.</summary>
-    private static JsonObject OptionsJson(MeasureOptions options)
-    {
-        var o = new JsonObject();
-        foreach (var p in typeof(MeasureOptions).GetProperties().OrderBy(p => p.MetadataToken))
-        {
-            object? v = p.GetValue(options);
-            o[SnakeCase(p.Name)] = v switch
-            {
-                int i => i,
-                double d => d,
-                bool b => b,
-                ScalarType t => DTypeName(t),
-                _ => v?.ToString(),
-            };
-        }
-        return o;
-    }
-
-    private static string SnakeCase(string name)
-    {
-        var sb = new StringBuilder();
-        for (int i = 0; i < name.Length; i++)
-        {
-            if (char.IsUpper(name[i]) && i > 0) sb.Append('_');
-            sb.Append(char.ToLowerInvariant(name[i]));
-        }
-        return sb.ToString();
-    }
-
-    private static string DTypeName(ScalarType t) => t == ScalarType.Float64 ? "float64" : t == ScalarType.Float32 ? "float32" : t.ToString().ToLowerInvariant();
-
-    private static double? Finite(double x) => double.IsFinite(x) ? x : null;
 
     private static string Num(double x) => x.ToString("G6", CultureInfo.InvariantCulture);
 
-    private static void PrintTable(TextWriter o, List<Row> rows)
+    private static void PrintTable(TextWriter o, IReadOnlyList<MeasureRow> rows)
     {
         var computed = rows.Where(r => r.Outcome.Value is not null).ToList();
         if (computed.Count > 0)

@@ -1,7 +1,7 @@
 using Geodesy.Core;
 using Geodesy.Core.Data;
-using Geodesy.Core.Interop;
 using Geodesy.Core.Models;
+using Geodesy.Experiments.Analyses;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -48,28 +48,17 @@ public sealed class BenchSetup : IDisposable
     /// <summary>True when no weights file was given (the benchmark ran on the seeded initialization).</summary>
     public bool SeededInit => Spec.Weights is null;
 
+    /// <summary>Loads data and model by the one rule of <see cref="ModelSource"/> (the seeded initialization without weights).</summary>
     public static BenchSetup Load(BenchModelSpec spec)
     {
-        if (spec.Weights is { } w && !File.Exists(w)) throw new InputException($"--weights: file '{w}' does not exist");
-        var data = DataSpecs.Load(spec.Data, spec.DataOptions);
-        try
+        var loaded = new ModelSource
         {
-            ModelZoo.Validate(spec.Arch, data.Train.InputShape, data.Train.NumClasses);
-            var model = ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
-            string? sha = null;
-            if (spec.Weights is { } path)
-            {
-                SafeTensors.LoadInto(model, path);
-                sha = Provenance.Sha256OfFile(path);
-            }
-            if (spec.DType != ScalarType.Float32) model.to(spec.DType);
-            return new BenchSetup(spec, data, model, sha);
-        }
-        catch
-        {
-            data.Dispose();
-            throw;
-        }
+            Arch = spec.Arch, Weights = spec.Weights, Data = spec.Data, DType = spec.DType, AllowSeededInit = true,
+            Subset = spec.DataOptions.Subset, LabelNoise = spec.DataOptions.LabelNoise, Normalize = spec.DataOptions.Normalize,
+            Seed = spec.DataOptions.Seed, InitSeed = spec.Seed,
+        }.Load();
+        string? sha = spec.Weights is { } path ? Provenance.Sha256OfFile(path) : null;
+        return new BenchSetup(spec, loaded.Data, loaded.Model, sha);
     }
 
     /// <summary>The first <paramref name="count"/> training examples, inputs in the model's dtype.</summary>

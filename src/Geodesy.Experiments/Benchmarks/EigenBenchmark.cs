@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Geodesy.Core.Curvature;
+using Geodesy.Experiments.Analyses;
 
 namespace Geodesy.Experiments.Benchmarks;
 
@@ -21,21 +22,8 @@ public sealed record EigenBenchResult(EigenResult Lanczos, EigenResult Power, lo
     /// <summary>Power-iteration time over Lanczos time.</summary>
     public double TimeRatio => Power.Seconds / Lanczos.Seconds;
 
-    /// <summary>
-    /// max_i |λ_i(lanczos) − λ_i(power)| / |λ_i(lanczos)| over the eigenvalues both found, each
-    /// list sorted descending (power iteration finds them by magnitude, Lanczos algebraically).
-    /// </summary>
-    public double MaxRelativeDifference
-    {
-        get
-        {
-            var a = Lanczos.Eigenvalues.OrderByDescending(x => x).ToArray();
-            var b = Power.Eigenvalues.OrderByDescending(x => x).ToArray();
-            int m = Math.Min(a.Length, b.Length);
-            if (m == 0) return double.NaN;
-            return Enumerable.Range(0, m).Max(i => Math.Abs(a[i] - b[i]) / Math.Max(Math.Abs(a[i]), double.Epsilon));
-        }
-    }
+    /// <summary>Agreement of the two solvers (<see cref="EigenComparison.MaxRelativeDifference"/>).</summary>
+    public double MaxRelativeDifference => EigenComparison.MaxRelativeDifference(Lanczos, Power);
 
     public void AddTo(JsonObject root)
     {

@@ -113,7 +113,7 @@ public static class GradHvpBenchmark
     /// <summary>A problem over the first Batch examples, streamed in one batch, and a seeded unit vector.</summary>
     public static (CurvatureProblem Problem, Tensor Vector) Prepare(BenchSetup setup, TimingOptions options)
     {
-        var (x, y) = setup.FirstExamples(options.Batch, "--batch");
+        var (x, y) = setup.FirstExamples(options.Batch, "--examples");
         var problem = new CurvatureProblem(setup.Model, x, y, new CurvatureOptions { BatchSize = options.Batch });
         using var generator = new Generator(unchecked((ulong)options.Seed));
         var v = randn([problem.Dimension], dtype: problem.DType, generator: generator);

@@ -132,7 +132,8 @@ public sealed class RunSetting
         return null;
     }
 
-    private static string SnakeCase(string name)
+    /// <summary>"WeightDecay" -> "weight_decay".</summary>
+    public static string SnakeCase(string name)
     {
         var sb = new System.Text.StringBuilder();
         for (int i = 0; i < name.Length; i++)

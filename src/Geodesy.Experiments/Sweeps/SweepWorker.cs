@@ -1,10 +1,10 @@
 using System.Text.Json.Nodes;
 using Geodesy.Core;
 using Geodesy.Core.Data;
-using Geodesy.Core.Interop;
 using Geodesy.Core.Measures;
 using Geodesy.Core.Models;
 using Geodesy.Core.Training;
+using Geodesy.Experiments.Analyses;
 using Geodesy.Experiments.Runs;
 using Geodesy.Experiments.Specs;
 using Geodesy.Experiments.Store;
@@ -153,16 +153,10 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
         var result = new Dictionary<string, (double?, double?, double)>();
         if (list is "none" or "") return result;
         using var scope = NewDisposeScope();
-        using var model = ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
-        using var init = ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
-        SafeTensors.LoadInto(model, Path.Combine(dir, RunFiles.FinalWeights));
-        SafeTensors.LoadInto(init, Path.Combine(dir, RunFiles.InitWeights));
+        using var model = ModelLoader.Load(spec.Arch, data.Train, Path.Combine(dir, RunFiles.FinalWeights), ScalarType.Float32, RunFiles.FinalWeights);
+        using var init = ModelLoader.Load(spec.Arch, data.Train, Path.Combine(dir, RunFiles.InitWeights), ScalarType.Float32, RunFiles.InitWeights);
         var measureData = examples > 0 && examples < data.Train.Count ? data.Train.Take(examples) : data.Train;
-        using var context = new MeasureContext
-        {
-            Model = model, InitModel = init, Data = measureData, ArchSpec = spec.Arch, TrainingRecord = rows,
-            TrainingBatchSize = spec.Batch, Seed = spec.Seed,
-        };
+        using var context = MeasureSession.CreateContext(model, init, measureData, spec.Arch, rows, spec.Batch, spec.Seed);
         foreach (var m in MeasureRunner.Compute(context, MeasureRegistry.Select(list)))
         {
             cancel.ThrowIfCancellationRequested();

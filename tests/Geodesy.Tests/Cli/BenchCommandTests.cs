@@ -155,7 +155,7 @@ public class BenchCommandTests
     [Theory]
     [InlineData("--reps", "0", "--reps")]
     [InlineData("--warmup", "-1", "--warmup")]
-    [InlineData("--batch", "500", "--batch 500")]
+    [InlineData("--examples", "500", "--examples 500")]
     [InlineData("--dtype", "float16", "--dtype")]
     [InlineData("--weights", "/nonexistent/w.safetensors", "does not exist")]
     public void BadGradHvpArgumentsExitWithUsageError(string option, string value, string fragment)
