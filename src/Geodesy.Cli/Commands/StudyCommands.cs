@@ -18,6 +18,11 @@ public static class StudyCommands
         Required = required,
     };
 
+    private static Option<bool> IncludeUnconvergedOption() => new("--include-unconverged")
+    {
+        Description = "Also rank trials that stopped at max-epochs without meeting the stopping rule, and measure values whose solver or search did not converge",
+    };
+
     private static Option<string?> SweepOption() => new("--sweep") { Description = "Sweep id (or a prefix of it); default: the newest sweep in the store" };
     private static Option<int> WorkersOption() => new("--workers") { Description = "Number of worker processes", DefaultValueFactory = _ => 1 };
     private static Option<string?> RunsOption() => new("--runs") { Description = "Folder for run folders (default: beside the store)" };
@@ -98,15 +103,23 @@ public static class StudyCommands
         var measures = new Option<string?>("--measures") { Description = "Rank only these measures (comma-separated); default all" };
         var seed = CommonOptions.Seed();
         var json = CommonOptions.Json();
-        var cmd = new Command("rank", "Rank every measure of a sweep's models against the generalization gap: Kendall tau with bootstrap CI, granulated Psi, CMI, with oracle and canonical baselines.")
-        { store, sweep, measures, seed, json };
+        var unconverged = IncludeUnconvergedOption();
+        var psi = new Option<string>("--psi")
+        {
+            Description = "Definition of the granulated Psi: fantastic (Jiang et al. 2020, default) or tau-b-defined-cells (the earlier Geodesy variant; see docs/ranking.md)",
+            DefaultValueFactory = _ => "fantastic",
+        };
+        var cmd = new Command("rank", "Rank every measure of a sweep's converged models against the generalization gap: Kendall tau with bootstrap CI, granulated Psi, CMI, with oracle and canonical baselines.")
+        { store, sweep, measures, seed, json, unconverged, psi };
         cmd.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
             using var s = StoreFactory.Open(parse.GetValue(store)!);
             var list = parse.GetValue(measures)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var (doc, table, pop) = StudyPipeline.Rank(s, parse.GetValue(sweep), list, parse.GetValue(seed));
-            PrintRanking(output, table, pop.Models.Count);
+            var definition = Ranking.ParsePsi(parse.GetValue(psi)!);
+            var (doc, table, pop) = StudyPipeline.Rank(s, parse.GetValue(sweep), list, parse.GetValue(seed),
+                new Experiments.Reports.PopulationOptions(parse.GetValue(unconverged)), definition);
+            PrintRanking(output, table, pop);
             if (parse.GetValue(json) is { } dest)
             {
                 var report = new JsonReport("rank", parse.Tokens.Select(t => t.Value));
@@ -124,15 +137,16 @@ public static class StudyCommands
         var store = StoreOption(true);
         var sweep = SweepOption();
         var outDir = new Option<string>("--out") { Description = "Folder for report.html and its PNG plots", Required = true };
+        var unconverged = IncludeUnconvergedOption();
         var cmd = new Command("report", "Write an HTML report (ranking table, tau/Psi/CMI bar charts, scatter plots, training curves, models) with PNG plots.")
-        { store, sweep, outDir };
+        { store, sweep, outDir, unconverged };
         cmd.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
             using var s = StoreFactory.Open(parse.GetValue(store)!);
-            var (doc, table, pop) = StudyPipeline.Rank(s, parse.GetValue(sweep));
+            var (doc, table, pop) = StudyPipeline.Rank(s, parse.GetValue(sweep), populationOptions: new Experiments.Reports.PopulationOptions(parse.GetValue(unconverged)));
             string dir = parse.GetValue(outDir)!;
-            var files = StudyPipeline.Report(dir, pop, table, "Geodesy report", Summary(s, pop.SweepId, pop.Models.Count));
+            var files = StudyPipeline.Report(dir, pop, table, "Geodesy report", Summary(s, pop));
             output.WriteLine($"wrote {Path.Combine(dir, files[0])} and {files.Count - 1} plots");
             return 0;
         });
@@ -149,8 +163,9 @@ public static class StudyCommands
         workers.DefaultValueFactory = _ => Math.Clamp(Environment.ProcessorCount, 1, 2);
         workers.Description = "Number of worker processes (default: 2 on a machine with 2 or more cores, each with its share of the threads)";
         var threads = CommonOptions.Threads();
+        var unconverged = IncludeUnconvergedOption();
         var cmd = new Command("study", "The main job: train a population of models, compute every measure on each, rank the measures against the generalization gap, and write the report. Re-running continues where it stopped.")
-        { data, outDir, store, spec, workers, threads };
+        { data, outDir, store, spec, workers, threads, unconverged };
         cmd.SetAction(parse =>
         {
             CommonOptions.ApplyThreads(parse.GetValue(threads));
@@ -171,14 +186,14 @@ public static class StudyCommands
             var (id, count) = SweepRunner.Register(s, sweep);
             output.WriteLine($"study '{sweep.Name}': {count} models, store {s.Description}, folder {dir}");
             RunWithProgress(output, s, uri, id, Path.Combine(dir, StudyPipeline.RunsFolder), parse.GetValue(workers));
-            var (doc, table, pop) = StudyPipeline.Rank(s, id);
+            var (doc, table, pop) = StudyPipeline.Rank(s, id, populationOptions: new Experiments.Reports.PopulationOptions(parse.GetValue(unconverged)));
             var json = new JsonReport("rank", parse.Tokens.Select(t => t.Value));
             foreach (var (k, v) in doc) if (k != "schema") json.Root[k] = v?.DeepClone();
             json.Write(Path.Combine(dir, StudyPipeline.RankingFile), output);
-            var summary = Summary(s, id, pop.Models.Count);
+            var summary = Summary(s, pop);
             summary["wall time"] = $"{clock.Elapsed.TotalSeconds:F0} s (this invocation)";
             StudyPipeline.Report(dir, pop, table, $"Geodesy study: {sweep.Name}", summary);
-            PrintRanking(output, table, pop.Models.Count, top: 12);
+            PrintRanking(output, table, pop, top: 12);
             output.WriteLine($"report:  {Path.Combine(dir, "report.html")}");
             output.WriteLine($"ranking: {Path.Combine(dir, StudyPipeline.RankingFile)}");
             output.WriteLine($"store:   {s.Description}");
@@ -192,23 +207,19 @@ public static class StudyCommands
         s.ListSweeps().FirstOrDefault(x => x.Id == given || x.Id.StartsWith(given, StringComparison.Ordinal))?.Id
         ?? throw new InputException($"store {s.Description} has no sweep '{given}'");
 
-    private static Dictionary<string, string> Summary(IExperimentStore s, string sweepId, int models)
+    private static Dictionary<string, string> Summary(IExperimentStore s, Experiments.Reports.Population pop) => new()
     {
-        var counts = s.CountByStatus(sweepId);
-        return new Dictionary<string, string>
-        {
-            ["sweep"] = sweepId,
-            ["models ranked"] = models.ToString(CultureInfo.InvariantCulture),
-            ["trials"] = string.Join(", ", counts.Where(kv => kv.Value > 0).Select(kv => $"{kv.Value} {kv.Key.ToString().ToLowerInvariant()}")),
-            ["store"] = s.Description,
-        };
-    }
+        ["sweep"] = pop.SweepId,
+        ["models ranked"] = pop.Models.Count.ToString(CultureInfo.InvariantCulture),
+        ["trials"] = string.Join(", ", pop.Statuses.Select(kv => $"{kv.Value} {kv.Key}")),
+        ["store"] = s.Description,
+    };
 
     /// <summary>Runs workers while showing how many trials are done (bar on a terminal, lines otherwise).</summary>
     private static void RunWithProgress(TextWriter output, IExperimentStore s, string uri, string id, string runsDir, int workers)
     {
         int total = s.CountByStatus(id).Values.Sum();
-        int Done() => s.CountByStatus(id).Where(kv => kv.Key is TrialStatus.Completed or TrialStatus.Diverged or TrialStatus.Failed).Sum(kv => kv.Value);
+        int Done() => s.CountByStatus(id).Where(kv => kv.Key is not (TrialStatus.Pending or TrialStatus.Running)).Sum(kv => kv.Value);
         output.WriteLine($"{Done()} of {total} trials already done; running {workers} worker(s)");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         void Log(string line) { lock (output) output.WriteLine($"  [{clock.Elapsed.TotalSeconds,6:F0} s] {Done()}/{total} {line}"); }
@@ -218,14 +229,25 @@ public static class StudyCommands
     private static void PrintCounts(TextWriter output, IExperimentStore s, string id) =>
         output.WriteLine(string.Join(", ", s.CountByStatus(id).Select(kv => $"{kv.Value} {kv.Key.ToString().ToLowerInvariant()}")));
 
-    private static void PrintRanking(TextWriter output, RankingTable table, int models, int top = int.MaxValue)
+    private static void PrintRanking(TextWriter output, RankingTable table, Experiments.Reports.Population pop, int top = int.MaxValue)
     {
-        output.WriteLine($"ranking over {models} models (tau: Kendall with the gap; [95% bootstrap CI]; Psi: granulated; CMI):");
+        output.WriteLine($"ranking over {table.Models} models (tau: Kendall tau-b with the gap; [95% bootstrap CI]; Psi: granulated, {table.PsiName}; CMI):");
         output.WriteLine($"  {"measure",-32} {"tau",7} {"tau CI",17} {"Psi",7} {"CMI",7} {"n",4}");
         var rows = table.Rows.Where(r => r.Kind == RowKind.Measure).Take(top).Concat(table.Rows.Where(r => r.Kind == RowKind.Baseline));
-        foreach (var r in rows)
-            output.WriteLine($"  {(r.Kind == RowKind.Baseline ? "(baseline) " : "") + r.Measure,-32} {F(r.KendallTau),7} [{F(r.TauCi.Lower),6},{F(r.TauCi.Upper),7}] {F(r.Psi),7} {F(r.Cmi),7} {r.N,4}");
+        foreach (var r in rows) PrintRow(output, r);
+        if (table.Partial.Count > 0)
+        {
+            output.WriteLine($"partial ranking: measures missing on some models, each ranked on its own models (not comparable with the table above):");
+            foreach (var r in table.Partial.Take(top)) PrintRow(output, r);
+        }
+        if (pop.Excluded.Count > 0)
+            output.WriteLine($"excluded {pop.Excluded.Count} trial(s): " +
+                string.Join(", ", pop.Excluded.GroupBy(e => e.Status).Select(g => $"{g.Count()} {g.Key}")) +
+                (pop.Options.IncludeUnconverged ? "" : " (--include-unconverged ranks max-epochs trials too)"));
     }
+
+    private static void PrintRow(TextWriter output, RankingRow r) =>
+        output.WriteLine($"  {(r.Kind == RowKind.Baseline ? "(baseline) " : "") + r.Measure,-32} {F(r.KendallTau),7} [{F(r.TauCi.Lower),6},{F(r.TauCi.Upper),7}] {F(r.Psi),7} {F(r.Cmi),7} {r.N,4}");
 
     private static string F(double x) => double.IsFinite(x) ? x.ToString("F3", CultureInfo.InvariantCulture) : "-";
 }

@@ -7,22 +7,34 @@ namespace Geodesy.Core.Stats;
 /// <param name="Hparams">Hyperparameter values as strings; every model lists the same keys.</param>
 /// <param name="TrainAccuracy">Training accuracy in [0, 1] (NaN: unknown, the model is left out).</param>
 /// <param name="TestAccuracy">Test accuracy in [0, 1] (NaN: unknown).</param>
-/// <param name="Measures">Measure values by name; a missing name or NaN means "not computed".</param>
+/// <param name="Measures">Usable measure values by name; a missing name or NaN means "no usable value".</param>
+/// <param name="Missing">Why a measure has no usable value on this model (skipped, not converged, ...), by name.</param>
 public sealed record PopulationModel(
     string Id,
     IReadOnlyDictionary<string, string> Hparams,
     double TrainAccuracy,
     double TestAccuracy,
-    IReadOnlyDictionary<string, double> Measures)
+    IReadOnlyDictionary<string, double> Measures,
+    IReadOnlyDictionary<string, string>? Missing = null)
 {
-    /// <summary>Generalization gap = train accuracy − test accuracy (DESIGN.md, Fantastic Sec. 2).</summary>
+    /// <summary>Generalization gap = train accuracy − test accuracy (Fantastic Sec. 2).</summary>
     public double Gap => TrainAccuracy - TestAccuracy;
+
+    /// <summary>The measure's value when it is usable (finite), else null.</summary>
+    public double? Usable(string measure) =>
+        Measures != null && Measures.TryGetValue(measure, out double v) && double.IsFinite(v) ? v : null;
+
+    /// <summary>Why <paramref name="measure"/> has no usable value here.</summary>
+    public string MissingReason(string measure) =>
+        Missing != null && Missing.TryGetValue(measure, out var why) ? why
+        : Measures != null && Measures.ContainsKey(measure) ? "not a finite number"
+        : "not computed";
 }
 
 /// <summary>Order of the measure rows (baselines always follow them).</summary>
 public enum RankingOrder
 {
-    /// <summary>Descending |τ|; undefined τ last.</summary>
+    /// <summary>Descending |τ-b|; undefined τ last.</summary>
     ByAbsoluteTau,
     /// <summary>The order of <see cref="RankingOptions.Measures"/> or of first appearance.</summary>
     AsGiven,
@@ -56,11 +68,15 @@ public sealed record RankingOptions
     public bool IncludeBaselines { get; init; } = true;
     /// <summary>Row order.</summary>
     public RankingOrder Order { get; init; } = RankingOrder.ByAbsoluteTau;
-    /// <summary>Kendall variant used for τ and inside Ψ.</summary>
-    public TauVariant Variant { get; init; } = TauVariant.B;
+    /// <summary>Definition of Ψ (the paper's by default).</summary>
+    public PsiDefinition Psi { get; init; } = PsiDefinition.Fantastic;
 }
 
 /// <summary>One row of the ranking table. NaN marks an undefined statistic (see <see cref="Note"/>).</summary>
+/// <param name="N">Models the row is computed on.</param>
+/// <param name="KendallTau">τ-b over the N models (tie-corrected, scipy's default).</param>
+/// <param name="KendallTauA">τ-a over the N models: the mean of sign products, Fantastic's eq. 3.</param>
+/// <param name="Missing">For a partial row: models without a usable value, counted by reason.</param>
 public sealed record RankingRow(
     string Measure,
     RowKind Kind,
@@ -76,19 +92,31 @@ public sealed record RankingRow(
     double Cmi,
     IReadOnlyList<string> CmiConditioningSet,
     IReadOnlyDictionary<string, double> CmiPerSet,
-    string? Note);
+    string? Note,
+    IReadOnlyDictionary<string, int>? Missing = null);
 
 /// <summary>The ranking of a population's measures against its generalization gap.</summary>
-/// <param name="Rows">Measure rows (ordered as asked) then baseline rows.</param>
-/// <param name="Models">Models with a known gap (used).</param>
+/// <param name="Rows">Measures with a usable value on every model (ordered as asked), then baseline rows: one population, N = <paramref name="Models"/>.</param>
+/// <param name="Partial">Measures missing on some models, each ranked on the models that have it, with the reasons for the others.</param>
+/// <param name="Models">Models with a known gap (the population of <paramref name="Rows"/>).</param>
 /// <param name="ModelsWithoutGap">Models left out because an accuracy is missing.</param>
-public sealed record RankingTable(IReadOnlyList<RankingRow> Rows, int Models, int ModelsWithoutGap)
+/// <param name="Psi">The definition of Ψ used.</param>
+public sealed record RankingTable(IReadOnlyList<RankingRow> Rows, IReadOnlyList<RankingRow> Partial, int Models, int ModelsWithoutGap,
+    PsiDefinition Psi = PsiDefinition.Fantastic)
 {
-    /// <summary>The "ranking" array of the rank JSON document (DESIGN.md), NaN written as null.</summary>
-    public JsonArray ToJson()
+    /// <summary>The "ranking" array of the rank JSON document, NaN written as null.</summary>
+    public JsonArray ToJson() => RowsToJson(Rows);
+
+    /// <summary>The "partial_ranking" array: like "ranking", each row with its own "models" and "missing" counts.</summary>
+    public JsonArray PartialToJson() => RowsToJson(Partial);
+
+    /// <summary>Name of <see cref="Psi"/> in JSON ("fantastic" or "tau-b-defined-cells").</summary>
+    public string PsiName => Ranking.PsiName(Psi);
+
+    private static JsonArray RowsToJson(IReadOnlyList<RankingRow> rows)
     {
         var array = new JsonArray();
-        foreach (var r in Rows)
+        foreach (var r in rows)
         {
             var psiPer = new JsonObject();
             foreach (var (k, v) in r.PsiPerHparam) psiPer[k] = Num(v);
@@ -97,10 +125,11 @@ public sealed record RankingTable(IReadOnlyList<RankingRow> Rows, int Models, in
                 cells[k] = new JsonObject { ["total"] = c.Total, ["used"] = c.Used, ["too_small"] = c.TooSmall, ["undefined"] = c.Undefined };
             var perSet = new JsonObject();
             foreach (var (k, v) in r.CmiPerSet) perSet[k] = Num(v);
-            array.Add(new JsonObject
+            var row = new JsonObject
             {
                 ["measure"] = r.Measure,
                 ["kind"] = r.Kind == RowKind.Measure ? "measure" : "baseline",
+                ["models"] = r.N,
                 ["n"] = r.N,
                 ["kendall_tau"] = Num(r.KendallTau),
                 ["kendall_tau_a"] = Num(r.KendallTauA),
@@ -116,7 +145,11 @@ public sealed record RankingTable(IReadOnlyList<RankingRow> Rows, int Models, in
                 ["ci_level"] = r.TauCi.Level,
                 ["ci_resamples"] = r.TauCi.Resamples,
                 ["note"] = r.Note,
-            });
+            };
+            if (r.Missing != null)
+                row["missing"] = new JsonObject(r.Missing.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal)
+                    .Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
+            array.Add(row);
         }
         return array;
     }
@@ -141,7 +174,24 @@ public static class Ranking
     /// <summary>Key of a conditioning set in <see cref="RankingRow.CmiPerSet"/>: names joined by ',', "none" for ∅.</summary>
     public static string SetKey(IReadOnlyList<string> set) => set.Count == 0 ? "none" : string.Join(",", set);
 
-    /// <summary>Ranks every measure of the population. A measure missing for some models is ranked on the models that have it (N says how many).</summary>
+    /// <summary>Name of a Ψ definition in JSON and on the command line.</summary>
+    public static string PsiName(PsiDefinition d) => d == PsiDefinition.Fantastic ? "fantastic" : "tau-b-defined-cells";
+
+    /// <summary>Parses <see cref="PsiName"/>.</summary>
+    /// <exception cref="InputException">An unknown name.</exception>
+    public static PsiDefinition ParsePsi(string name) => name switch
+    {
+        "fantastic" => PsiDefinition.Fantastic,
+        "tau-b-defined-cells" => PsiDefinition.TauBDefinedCells,
+        _ => throw new InputException($"unknown Psi definition '{name}' (expected fantastic or tau-b-defined-cells)"),
+    };
+
+    /// <summary>
+    /// Ranks every measure of the population. Measures with a usable value on every model with a
+    /// gap form <see cref="RankingTable.Rows"/> (one population, one N, with the baselines); a
+    /// measure missing on some models is ranked on those that have it in
+    /// <see cref="RankingTable.Partial"/>, with the reasons for the others, never in the same table.
+    /// </summary>
     /// <exception cref="InputException">Duplicate or empty ids, differing hyperparameter keys, or bad options.</exception>
     public static RankingTable Rank(IReadOnlyList<PopulationModel> models, RankingOptions? options = null)
     {
@@ -160,23 +210,34 @@ public static class Ranking
         var hparams = usable.Select(m => m.Hparams).ToList();
         _ = new HyperparameterTable(hparams); // one clear error up front when keys differ
 
-        var names = options.Measures ?? models.SelectMany(m => m.Measures?.Keys ?? Enumerable.Empty<string>()).Distinct(StringComparer.Ordinal).ToList();
+        var names = options.Measures ?? models.SelectMany(m => (m.Measures?.Keys ?? Enumerable.Empty<string>()).Concat(m.Missing?.Keys ?? Enumerable.Empty<string>()))
+            .Distinct(StringComparer.Ordinal).ToList();
         var rows = new List<RankingRow>();
+        var partial = new List<RankingRow>();
         foreach (string name in names)
         {
             var subset = new List<int>();
             var values = new List<double>();
+            var missing = new Dictionary<string, int>(StringComparer.Ordinal);
             for (int i = 0; i < usable.Count; i++)
-                if (usable[i].Measures != null && usable[i].Measures.TryGetValue(name, out double v) && double.IsFinite(v))
+            {
+                if (usable[i].Usable(name) is { } v) { subset.Add(i); values.Add(v); }
+                else
                 {
-                    subset.Add(i);
-                    values.Add(v);
+                    string why = usable[i].MissingReason(name);
+                    missing[why] = missing.GetValueOrDefault(why) + 1;
                 }
-            rows.Add(Row(name, RowKind.Measure,
-                subset.Select(i => hparams[i]).ToList(), [values.ToArray()], subset.Select(i => gap[i]).ToArray(), options, null));
+            }
+            var row = Row(name, RowKind.Measure,
+                subset.Select(i => hparams[i]).ToList(), [values.ToArray()], subset.Select(i => gap[i]).ToArray(), options, null);
+            if (missing.Count == 0) rows.Add(row);
+            else partial.Add(row with { Missing = missing });
         }
         if (options.Order == RankingOrder.ByAbsoluteTau)
-            rows = rows.OrderBy(r => double.IsNaN(r.KendallTau) ? 1 : 0).ThenByDescending(r => Math.Abs(r.KendallTau)).ToList();
+        {
+            rows = ByAbsoluteTau(rows);
+            partial = ByAbsoluteTau(partial);
+        }
 
         if (options.IncludeBaselines && usable.Count > 0)
         {
@@ -198,8 +259,11 @@ public static class Ranking
                 rows.Add(Row(rowName, RowKind.Baseline, hparams, draws, gap, options, note));
             }
         }
-        return new RankingTable(rows, usable.Count, models.Count - usable.Count);
+        return new RankingTable(rows, partial, usable.Count, models.Count - usable.Count, options.Psi);
     }
+
+    private static List<RankingRow> ByAbsoluteTau(List<RankingRow> rows) =>
+        rows.OrderBy(r => double.IsNaN(r.KendallTau) ? 1 : 0).ThenByDescending(r => Math.Abs(r.KendallTau)).ToList();
 
     /// <summary>The "models" array of the rank JSON document, so anyone can recompute the statistics.</summary>
     public static JsonArray ModelsToJson(IReadOnlyList<PopulationModel> models)
@@ -211,8 +275,8 @@ public static class Ranking
             foreach (var (k, v) in m.Hparams) hp[k] = v;
             var measures = new JsonObject();
             if (m.Measures != null)
-                foreach (var (k, v) in m.Measures) measures[k] = double.IsFinite(v) ? JsonValue.Create(v) : null;
-            array.Add(new JsonObject
+                foreach (var (k, v) in m.Measures.OrderBy(kv => kv.Key, StringComparer.Ordinal)) measures[k] = double.IsFinite(v) ? JsonValue.Create(v) : null;
+            var row = new JsonObject
             {
                 ["id"] = m.Id,
                 ["hparams"] = hp,
@@ -220,7 +284,10 @@ public static class Ranking
                 ["test_accuracy"] = double.IsFinite(m.TestAccuracy) ? JsonValue.Create(m.TestAccuracy) : null,
                 ["gap"] = double.IsFinite(m.Gap) ? JsonValue.Create(m.Gap) : null,
                 ["measures"] = measures,
-            });
+            };
+            if (m.Missing is { Count: > 0 } missing)
+                row["missing"] = new JsonObject(missing.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
+            array.Add(row);
         }
         return array;
     }
@@ -242,16 +309,16 @@ public static class Ranking
 
         var table = new HyperparameterTable(hparams);
         var all = Enumerable.Range(0, n).ToArray();
-        var variant = options.Variant;
+        var psiDefinition = options.Psi;
 
         var taus = draws.Select(d => KendallTau.Compute(d, gap)).ToArray();
-        var psis = draws.Select(d => GranulatedKendall.Compute(table, d, gap, all, variant)).ToArray();
+        var psis = draws.Select(d => GranulatedKendall.Compute(table, d, gap, all, psiDefinition)).ToArray();
         var cmis = draws.Select(d => ConditionalMutualInformation.Score(hparams, d, gap, options.MaxConditioningSetSize, options.IncludeSelfPairs)).ToArray();
 
         long seed = options.Seed ^ StableHash(name);
-        var tauCi = Bootstrap.Interval(idx => draws.Average(d => KendallTau.Coefficient(Gather(d, idx), Gather(gap, idx), variant)),
+        var tauCi = Bootstrap.Interval(idx => draws.Average(d => KendallTau.Coefficient(Gather(d, idx), Gather(gap, idx), TauVariant.B)),
             n, options.Resamples, options.Level, seed);
-        var psiCi = Bootstrap.Interval(idx => draws.Average(d => GranulatedKendall.Compute(table, d, gap, idx, variant).Psi),
+        var psiCi = Bootstrap.Interval(idx => draws.Average(d => GranulatedKendall.Compute(table, d, gap, idx, psiDefinition).Psi),
             n, options.Resamples, options.Level, seed + 1);
 
         var psiPer = table.Names.ToDictionary(h => h, h => MeanFinite(psis.Select(p => p.PerHyperparameter[h])), StringComparer.Ordinal);
@@ -262,9 +329,10 @@ public static class Ranking
             : perSet.Where(s => !double.IsNaN(s.Value)).OrderBy(s => s.Value).Select(s => s.Set).FirstOrDefault() ?? [];
 
         string? reason = taus[0].UndefinedReason;
+        string? psiReason = psis[0].UndefinedReason;
         return new RankingRow(
             name, kind, n,
-            MeanFinite(taus.Select(t => t.Tau(variant))),
+            MeanFinite(taus.Select(t => t.TauB)),
             MeanFinite(taus.Select(t => t.TauA)),
             draws.Length == 1 ? taus[0].PValue : double.NaN,
             tauCi,
@@ -275,7 +343,7 @@ public static class Ranking
             MeanFinite(cmis.Select(c => c.Score)),
             argmin,
             perSet.ToDictionary(s => s.Key, s => s.Value, StringComparer.Ordinal),
-            Join(note, reason == null ? null : "tau undefined: " + reason));
+            Join(Join(note, reason == null ? null : "tau undefined: " + reason), psiReason == null ? null : "Psi undefined: " + psiReason));
     }
 
     private static double[] Gather(double[] values, int[] idx)

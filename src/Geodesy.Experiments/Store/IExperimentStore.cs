@@ -1,3 +1,5 @@
+using Geodesy.Core.Curvature;
+
 namespace Geodesy.Experiments.Store;
 
 /// <summary>Where a trial is in its life. Completed, Diverged and Failed are final: a final trial is
@@ -35,8 +37,24 @@ public sealed record Trial(
 /// <summary>A sweep: its id and the spec it was created from.</summary>
 public sealed record SweepRecord(string Id, string SpecJson);
 
-/// <summary>One measure of one trial. A NaN value is stored (and read back) as null.</summary>
-public sealed record MeasureRecord(string TrialId, string Name, double? Value, double? Stderr, double Seconds);
+/// <summary>
+/// One measure of one trial. A NaN value is stored (and read back) as null. <paramref name="Status"/>
+/// says how its solver or search stopped (null: the measure was skipped, <paramref name="SkipReason"/>
+/// says why); <paramref name="Stderr"/> is only ever a standard error, the final bracket of a
+/// bisection is <paramref name="BracketHalfwidth"/>.
+/// </summary>
+public sealed record MeasureRecord(string Name, double? Value, double? Stderr, double Seconds,
+    SolverStatus? Status = SolverStatus.Converged, double? BracketHalfwidth = null, string? SkipReason = null)
+{
+    /// <summary>"converged", "budget_exhausted", "diverged" or "skipped", as stored.</summary>
+    public string StatusName => Status?.ToSnakeCase() ?? SkippedStatus;
+
+    /// <summary>The stored status of a skipped measure.</summary>
+    public const string SkippedStatus = "skipped";
+}
+
+/// <summary>A stored measure with its trial and the hash of the <see cref="Specs.MeasureSpec"/> it was computed under.</summary>
+public sealed record StoredMeasure(string TrialId, string MeasureSpecHash, MeasureRecord Measure);
 
 /// <summary>One point of a training curve, keyed by (trial, step). NaN values are stored as null.</summary>
 public sealed record MetricRow(
@@ -91,8 +109,8 @@ public interface IExperimentStore : IDisposable
     /// the same trial (by any worker) return false and change nothing.</summary>
     bool Complete(string trialId, string workerId, TrialOutcome outcome);
 
-    /// <summary>Inserts or replaces measures of a trial, keyed by (trial, name).</summary>
-    void RecordMeasures(string trialId, IReadOnlyDictionary<string, (double? Value, double? Stderr, double Seconds)> measures);
+    /// <summary>Inserts or replaces measures of a trial, keyed by (trial, measure-spec hash, name).</summary>
+    void RecordMeasures(string trialId, string measureSpecHash, IEnumerable<MeasureRecord> measures);
 
     /// <summary>Inserts or replaces training-curve rows, keyed by (trial, step).</summary>
     void AddMetricRows(string trialId, IEnumerable<MetricRow> rows);
@@ -102,11 +120,13 @@ public interface IExperimentStore : IDisposable
     /// <summary>The trials of a sweep in the order they were added.</summary>
     IReadOnlyList<Trial> ListTrials(string sweepId);
 
-    /// <summary>The measures of one trial by name.</summary>
-    IReadOnlyDictionary<string, MeasureRecord> GetMeasures(string trialId);
+    /// <summary>The measures of one trial computed under one measure spec, by name.</summary>
+    IReadOnlyDictionary<string, MeasureRecord> GetMeasures(string trialId, string measureSpecHash);
 
-    /// <summary>All measures of all trials of a sweep, ordered by trial then name.</summary>
-    IReadOnlyList<MeasureRecord> GetSweepMeasures(string sweepId);
+    /// <summary>The measures of a sweep's trials under one measure spec, ordered by trial then name. A trial
+    /// recorded before measure specs were hashed (schema 1) contributes its <see cref="StoreSchema.LegacyMeasureSpec"/>
+    /// measures when it has none under this hash.</summary>
+    IReadOnlyList<StoredMeasure> GetSweepMeasures(string sweepId, string measureSpecHash);
 
     /// <summary>The training curve of a trial, ordered by step.</summary>
     IReadOnlyList<MetricRow> GetMetricRows(string trialId);

@@ -62,6 +62,15 @@ public sealed class PostgresStore : SqlExperimentStore
             "epoch integer NOT NULL, train_loss double precision, train_acc double precision, " +
             "test_loss double precision, test_acc double precision, PRIMARY KEY (trial_id, step))",
         ],
+        // 2: measures keyed by (trial, measure-spec hash, name) with status, bracket half-width and skip reason.
+        [
+            $"ALTER TABLE measures ADD COLUMN spec_hash text NOT NULL DEFAULT '{StoreSchema.LegacyMeasureSpec}', " +
+            $"ADD COLUMN status text NOT NULL DEFAULT 'converged' CHECK ({StoreSchema.MeasureStatusCheck}), " +
+            "ADD COLUMN bracket_halfwidth double precision, ADD COLUMN skip_reason text",
+            "UPDATE measures SET status = 'skipped' WHERE value IS NULL",
+            "ALTER TABLE measures DROP CONSTRAINT measures_pkey, ADD PRIMARY KEY (trial_id, spec_hash, name)",
+            "ALTER TABLE measures ALTER COLUMN spec_hash DROP DEFAULT, ALTER COLUMN status DROP DEFAULT",
+        ],
     ];
 
     private protected override void LockSchema(DbConnection c, DbTransaction tx) =>

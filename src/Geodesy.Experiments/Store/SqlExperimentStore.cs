@@ -3,13 +3,20 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Geodesy.Core;
+using Geodesy.Core.Curvature;
 
 namespace Geodesy.Experiments.Store;
 
 /// <summary>The schema version this code writes and understands.</summary>
 public static class StoreSchema
 {
-    public const int CurrentVersion = 1;
+    public const int CurrentVersion = 2;
+
+    /// <summary>Measure-spec hash given by migration 2 to measures stored before measure specs were hashed.</summary>
+    public const string LegacyMeasureSpec = "legacy";
+
+    /// <summary>The statuses a measures row may carry (CHECK constraint of migration 2).</summary>
+    internal const string MeasureStatusCheck = "status IN ('converged','budget_exhausted','diverged','skipped')";
 }
 
 /// <summary>
@@ -228,24 +235,32 @@ public abstract class SqlExperimentStore : IExperimentStore
 
     // ---- measures and curves -----------------------------------------------------------------
 
-    public void RecordMeasures(string trialId, IReadOnlyDictionary<string, (double? Value, double? Stderr, double Seconds)> measures)
+    public void RecordMeasures(string trialId, string measureSpecHash, IEnumerable<MeasureRecord> measures)
     {
         RequireId(trialId, "trial id");
+        RequireId(measureSpecHash, "measure-spec hash");
         ArgumentNullException.ThrowIfNull(measures);
-        foreach (string name in measures.Keys) RequireId(name, "measure name");
+        var batch = measures.ToList();
+        foreach (var m in batch) RequireId(m.Name, "measure name");
         Write((c, tx) =>
         {
             RequireTrial(c, tx, trialId);
             using var cmd = Command(c, tx,
-                "INSERT INTO measures (trial_id, name, value, stderr, seconds) VALUES (@trial, @name, @value, @stderr, @seconds) " +
-                "ON CONFLICT (trial_id, name) DO UPDATE SET value = excluded.value, stderr = excluded.stderr, seconds = excluded.seconds",
-                ("trial", trialId), ("name", ""), ("value", null), ("stderr", null), ("seconds", 0.0));
-            foreach (var (name, m) in measures)
+                "INSERT INTO measures (trial_id, spec_hash, name, value, stderr, seconds, status, bracket_halfwidth, skip_reason) " +
+                "VALUES (@trial, @spec, @name, @value, @stderr, @seconds, @status, @bracket, @skip) " +
+                "ON CONFLICT (trial_id, spec_hash, name) DO UPDATE SET value = excluded.value, stderr = excluded.stderr, " +
+                "seconds = excluded.seconds, status = excluded.status, bracket_halfwidth = excluded.bracket_halfwidth, skip_reason = excluded.skip_reason",
+                ("trial", trialId), ("spec", measureSpecHash), ("name", ""), ("value", null), ("stderr", null), ("seconds", 0.0),
+                ("status", ""), ("bracket", null), ("skip", null));
+            foreach (var m in batch)
             {
-                cmd.Parameters["@name"].Value = name;
+                cmd.Parameters["@name"].Value = m.Name;
                 cmd.Parameters["@value"].Value = DbValue(m.Value);
                 cmd.Parameters["@stderr"].Value = DbValue(m.Stderr);
                 cmd.Parameters["@seconds"].Value = m.Seconds;
+                cmd.Parameters["@status"].Value = m.StatusName;
+                cmd.Parameters["@bracket"].Value = DbValue(m.BracketHalfwidth);
+                cmd.Parameters["@skip"].Value = (object?)m.SkipReason ?? DBNull.Value;
                 cmd.ExecuteNonQuery();
             }
             return 0;
@@ -299,27 +314,32 @@ public abstract class SqlExperimentStore : IExperimentStore
         return list;
     });
 
-    public IReadOnlyDictionary<string, MeasureRecord> GetMeasures(string trialId) => Read(c =>
+    private const string MeasureColumns = "m.trial_id, m.spec_hash, m.name, m.value, m.stderr, m.seconds, m.status, m.bracket_halfwidth, m.skip_reason";
+
+    public IReadOnlyDictionary<string, MeasureRecord> GetMeasures(string trialId, string measureSpecHash) => Read(c =>
     {
         var map = new Dictionary<string, MeasureRecord>(StringComparer.Ordinal);
         using var cmd = Command(c, null,
-            "SELECT trial_id, name, value, stderr, seconds FROM measures WHERE trial_id = @trial ORDER BY name",
-            ("trial", trialId));
+            $"SELECT {MeasureColumns} FROM measures m WHERE m.trial_id = @trial AND m.spec_hash = @spec ORDER BY m.name",
+            ("trial", trialId), ("spec", measureSpecHash));
         using var r = cmd.ExecuteReader();
-        while (r.Read()) { var m = ReadMeasure(r); map[m.Name] = m; }
+        while (r.Read()) { var m = ReadMeasure(r); map[m.Measure.Name] = m.Measure; }
         return (IReadOnlyDictionary<string, MeasureRecord>)map;
     });
 
-    public IReadOnlyList<MeasureRecord> GetSweepMeasures(string sweepId) => Read(c =>
+    public IReadOnlyList<StoredMeasure> GetSweepMeasures(string sweepId, string measureSpecHash) => Read(c =>
     {
-        var list = new List<MeasureRecord>();
+        var list = new List<StoredMeasure>();
         using var cmd = Command(c, null,
-            "SELECT m.trial_id, m.name, m.value, m.stderr, m.seconds FROM measures m " +
-            "JOIN sweep_trials st ON st.trial_id = m.trial_id WHERE st.sweep_id = @sweep ORDER BY m.trial_id, m.name",
-            ("sweep", sweepId));
+            $"SELECT {MeasureColumns} FROM measures m " +
+            "JOIN sweep_trials st ON st.trial_id = m.trial_id WHERE st.sweep_id = @sweep AND m.spec_hash IN (@spec, @legacy) " +
+            "ORDER BY m.trial_id, m.name",
+            ("sweep", sweepId), ("spec", measureSpecHash), ("legacy", StoreSchema.LegacyMeasureSpec));
         using var r = cmd.ExecuteReader();
         while (r.Read()) list.Add(ReadMeasure(r));
-        return list;
+        // Legacy rows only stand in for trials that have nothing under the asked hash.
+        var hashed = list.Where(m => m.MeasureSpecHash == measureSpecHash).Select(m => m.TrialId).ToHashSet(StringComparer.Ordinal);
+        return (IReadOnlyList<StoredMeasure>)list.Where(m => m.MeasureSpecHash == measureSpecHash || !hashed.Contains(m.TrialId)).ToList();
     });
 
     public IReadOnlyList<MetricRow> GetMetricRows(string trialId) => Read(c =>
@@ -365,9 +385,18 @@ public abstract class SqlExperimentStore : IExperimentStore
         CompletedBy: r.IsDBNull(10) ? null : r.GetString(10),
         CompletedAtUtc: ReadTime(r, 11));
 
-    private static MeasureRecord ReadMeasure(DbDataReader r) => new(
-        r.GetString(0), r.GetString(1), NullableDouble(r, 2), NullableDouble(r, 3),
-        Convert.ToDouble(r.GetValue(4), CultureInfo.InvariantCulture));
+    private static StoredMeasure ReadMeasure(DbDataReader r) => new(r.GetString(0), r.GetString(1), new MeasureRecord(
+        r.GetString(2), NullableDouble(r, 3), NullableDouble(r, 4), Convert.ToDouble(r.GetValue(5), CultureInfo.InvariantCulture),
+        ParseMeasureStatus(r.GetString(6)), NullableDouble(r, 7), r.IsDBNull(8) ? null : r.GetString(8)));
+
+    private static SolverStatus? ParseMeasureStatus(string s) => s switch
+    {
+        "converged" => SolverStatus.Converged,
+        "budget_exhausted" => SolverStatus.BudgetExhausted,
+        "diverged" => SolverStatus.Diverged,
+        MeasureRecord.SkippedStatus => null,
+        _ => throw new ComputationException($"unknown measure status '{s}' in the store"),
+    };
 
     private static double? NullableDouble(DbDataReader r, int i) =>
         r.IsDBNull(i) ? null : Convert.ToDouble(r.GetValue(i), CultureInfo.InvariantCulture);

@@ -66,6 +66,19 @@ public sealed class SqliteStore : SqlExperimentStore
             "CREATE TABLE metric_rows (trial_id TEXT NOT NULL REFERENCES trials (id), step INTEGER NOT NULL, " +
             "epoch INTEGER NOT NULL, train_loss REAL, train_acc REAL, test_loss REAL, test_acc REAL, PRIMARY KEY (trial_id, step))",
         ],
+        // 2: measures keyed by (trial, measure-spec hash, name) with status, bracket half-width and skip reason.
+        // SQLite cannot change a primary key in place: rebuild the table (nothing references it).
+        [
+            "CREATE TABLE measures_v2 (trial_id TEXT NOT NULL REFERENCES trials (id), spec_hash TEXT NOT NULL, name TEXT NOT NULL, " +
+            "value REAL, stderr REAL, seconds REAL NOT NULL, " +
+            $"status TEXT NOT NULL CHECK ({StoreSchema.MeasureStatusCheck}), bracket_halfwidth REAL, skip_reason TEXT, " +
+            "PRIMARY KEY (trial_id, spec_hash, name))",
+            "INSERT INTO measures_v2 (trial_id, spec_hash, name, value, stderr, seconds, status) " +
+            $"SELECT trial_id, '{StoreSchema.LegacyMeasureSpec}', name, value, stderr, seconds, " +
+            "CASE WHEN value IS NULL THEN 'skipped' ELSE 'converged' END FROM measures",
+            "DROP TABLE measures",
+            "ALTER TABLE measures_v2 RENAME TO measures",
+        ],
     ];
 
     private protected override string NowSql => "@now";

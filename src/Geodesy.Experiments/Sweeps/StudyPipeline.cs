@@ -44,12 +44,16 @@ public static class StudyPipeline
 
     /// <summary>Ranks the population of a sweep; returns the rank document and the table.</summary>
     public static (JsonObject Document, RankingTable Table, Population Population) Rank(IExperimentStore store, string? sweepId,
-        IReadOnlyList<string>? measures = null, long seed = 0)
+        IReadOnlyList<string>? measures = null, long seed = 0, PopulationOptions? populationOptions = null,
+        PsiDefinition psi = PsiDefinition.Fantastic)
     {
-        var population = Population.Load(store, sweepId);
+        var population = Population.Load(store, sweepId, populationOptions);
         if (population.Models.Count < 2)
-            throw new Core.InputException($"sweep {population.SweepId[..12]} has {population.Models.Count} completed model(s); ranking needs at least 2");
-        var table = Ranking.Rank(population.Models, new RankingOptions { Measures = measures, Seed = seed });
+            throw new Core.InputException(
+                $"sweep {population.SweepId[..12]} has {population.Models.Count} model(s) that met the stopping rule " +
+                $"({string.Join(", ", population.Statuses.Select(kv => $"{kv.Value} {kv.Key}"))}); ranking needs at least 2" +
+                (population.Options.IncludeUnconverged ? "" : " (--include-unconverged also ranks max-epochs trials)"));
+        var table = Ranking.Rank(population.Models, new RankingOptions { Measures = measures, Seed = seed, Psi = psi });
         return (population.RankDocument(table), table, population);
     }
 

@@ -107,7 +107,7 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
             {
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 var measures = ComputeMeasures(spec, data, dir, rows, trial.Id, lost.Token);
-                store.RecordMeasures(trial.Id, measures);
+                store.RecordMeasures(trial.Id, MeasureSettings().Hash(), measures);
                 metrics["measure_seconds"] = clock.Elapsed.TotalSeconds;
             }
             lost.Token.ThrowIfCancellationRequested();
@@ -146,36 +146,37 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
         return (StatusOf(outcome.Training.Status.Name()), outcome.RunJson);
     }
 
-    private Dictionary<string, (double? Value, double? Stderr, double Seconds)> ComputeMeasures(
+    private List<MeasureRecord> ComputeMeasures(
         RunSpec spec, DataSplit data, string dir, IReadOnlyList<MetricsRow> rows, string trialId, CancellationToken cancel)
     {
-        var (list, examples) = MeasureSettings();
-        var result = new Dictionary<string, (double?, double?, double)>();
-        if (list is "none" or "") return result;
+        var settings = MeasureSettings();
+        var result = new List<MeasureRecord>();
+        if (settings.Measures is "none" or "") return result;
         using var scope = NewDisposeScope();
         using var model = ModelLoader.Load(spec.Arch, data.Train, Path.Combine(dir, RunFiles.FinalWeights), ScalarType.Float32, RunFiles.FinalWeights);
         using var init = ModelLoader.Load(spec.Arch, data.Train, Path.Combine(dir, RunFiles.InitWeights), ScalarType.Float32, RunFiles.InitWeights);
+        int examples = settings.Examples;
         var measureData = examples > 0 && examples < data.Train.Count ? data.Train.Take(examples) : data.Train;
-        using var context = MeasureSession.CreateContext(model, init, measureData, spec.Arch, rows, spec.Batch, spec.Seed);
-        foreach (var m in MeasureRunner.Compute(context, MeasureRegistry.Select(list)))
+        using var context = MeasureSession.CreateContext(model, init, measureData, spec.Arch, rows, spec.Batch, spec.Seed, settings.Options);
+        foreach (var m in MeasureRunner.Compute(context, MeasureRegistry.Select(settings.Measures)))
         {
             cancel.ThrowIfCancellationRequested();
-            result[m.Name] = (m.Value is { } v && double.IsFinite(v.Value) ? v.Value : null, m.Value?.StdErr, m.Seconds);
+            result.Add(m.Value is { } v
+                ? new MeasureRecord(m.Name, double.IsFinite(v.Value) ? v.Value : null, v.StdErr, m.Seconds, v.Status, v.BracketHalfwidth)
+                : new MeasureRecord(m.Name, null, null, m.Seconds, Status: null, SkipReason: m.SkippedReason));
         }
         return result;
     }
 
-    private (string List, int Examples)? _measureSettings;
+    private MeasureSpec? _measureSettings;
 
-    /// <summary>The sweep's measure list and example count, read from the store once per worker.</summary>
-    private (string List, int Examples) MeasureSettings()
+    /// <summary>The sweep's measure spec, read from the store once per worker.</summary>
+    private MeasureSpec MeasureSettings()
     {
         if (_measureSettings is { } known) return known;
         var sweep = sweepId is null ? null : store.ListSweeps().FirstOrDefault(s => s.Id == sweepId);
-        var sweepJson = sweep is null ? null : JsonNode.Parse(sweep.SpecJson);
-        var settings = ((string?)sweepJson?["measures"] ?? "all", (int?)sweepJson?["measure_examples"] ?? 0);
-        _measureSettings = settings;
-        return settings;
+        _measureSettings = MeasureSpec.FromSweepJson(sweep is null ? null : JsonNode.Parse(sweep.SpecJson));
+        return _measureSettings;
     }
 
     private DataSplit Data(RunSpec spec)

@@ -33,6 +33,26 @@ public class ConditionalMutualInformationTests
     }
 
     [Fact]
+    public void TiesInGapAndMeasure_AndAConstantMeasure_HandComputed()
+    {
+        // gap [.1,.2,.2], measure [1,1,2]; ties compare as "not greater", i.e. −.
+        // (0,0) −− (0,1) −− (0,2) −− (1,0) g+μ− (1,1) −− (1,2) −− (2,0) ++ (2,1) g−μ+ (2,2) −−
+        // counts ++ 1, +− 1, −+ 1, −− 6 of 9; p(g+) = p(μ+) = 2/9.
+        // I = (1/9)log2(9/4) + 2·(1/9)log2(9/14) + (6/9)log2(54/49) = 0.08179234538903224
+        // H(V_g) = H(2/9) = 0.7642045065086203, normalized 0.10702939421636297.
+        var r = ConditionalMutualInformation.Score(NoHparams(3), [1, 1, 2], [0.1, 0.2, 0.2]);
+        var t = Assert.Single(r.PerSet);
+        Assert.Equal(0.08179234538903224, t.MutualInformationBits, Exact);
+        Assert.Equal(0.7642045065086203, t.ConditionalEntropyBits, Exact);
+        Assert.Equal(0.10702939421636297, r.Score, Exact);
+
+        // A constant measure makes V_μ always −: it carries no information about V_g, score 0.
+        var flat = ConditionalMutualInformation.Score(NoHparams(3), [5, 5, 5], [0.1, 0.2, 0.2]);
+        Assert.Equal(0.0, flat.Score, Exact);
+        Assert.Equal(0.7642045065086203, flat.PerSet[0].ConditionalEntropyBits, Exact);
+    }
+
+    [Fact]
     public void MeasureEqualToGap_ScoresOne_ForEveryConditioningSet()
     {
         var hp = PopulationFixtures.ThreeByThreeByThree();

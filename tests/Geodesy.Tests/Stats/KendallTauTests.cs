@@ -170,3 +170,32 @@ public class KendallTauTests
         }
     }
 }
+
+/// <summary>τ-b, τ-a and p-values against scipy.stats.kendalltau (tools/golden/kendall_golden.py).</summary>
+public class KendallTauScipyGoldenTests
+{
+    public static TheoryData<string> Cases()
+    {
+        var data = new TheoryData<string>();
+        foreach (var c in Load()) data.Add((string)c!["name"]!);
+        return data;
+    }
+
+    private static System.Text.Json.Nodes.JsonArray Load() =>
+        System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Golden", "kendall.json")))!["cases"]!.AsArray();
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void AgreesWithScipy(string name)
+    {
+        var c = Load().Single(x => (string)x!["name"]! == name)!;
+        var x = c["x"]!.AsArray().Select(v => (double)v!).ToArray();
+        var y = c["y"]!.AsArray().Select(v => (double)v!).ToArray();
+        var r = KendallTau.Compute(x, y);
+        Assert.Equal((double)c["tau_b"]!, r.TauB, 1e-12);
+        Assert.Equal((double)c["tau_a"]!, r.TauA, 1e-12);
+        Assert.Equal((string)c["method"]!, r.PValueMethod);
+        double p = (double)c["p_value"]!;
+        Assert.True(Math.Abs(p - r.PValue) <= 1e-9 * Math.Max(1, p) + 1e-15, $"{name}: p {r.PValue:R}, scipy {p:R}");
+    }
+}

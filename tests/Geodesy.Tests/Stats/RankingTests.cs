@@ -29,45 +29,54 @@ public class RankingTests
     }
 
     [Fact]
-    public void RowsAreSortedByAbsoluteTau_ThenBaselines()
+    public void RowsAreSortedByAbsoluteTau_ThenBaselines_AndAPartialMeasureIsNotAmongThem()
     {
         var table = Ranking.Rank(Population(out _), Fast);
         var names = table.Rows.Select(r => r.Measure).ToList();
-        Assert.Equal(["partial", "good", "anti", "random", "canonical-ordering", "oracle-0.02", "oracle-0.05"], names);
+        Assert.Equal(["good", "anti", "random", "canonical-ordering", "oracle-0.02", "oracle-0.05"], names);
+        Assert.All(table.Rows, r => Assert.Equal(27, r.N));
         var measures = table.Rows.Where(r => r.Kind == RowKind.Measure).Select(r => Math.Abs(r.KendallTau)).ToList();
         Assert.Equal(measures.OrderByDescending(v => v), measures);
         Assert.True(table.Rows.Single(r => r.Measure == "anti").KendallTau < -0.4);
         Assert.Equal(27, table.Models);
+        var partial = Assert.Single(table.Partial);
+        Assert.Equal("partial", partial.Measure);
+        Assert.Equal(18, partial.N);
+        Assert.Equal(new Dictionary<string, int> { ["not computed"] = 9 }, partial.Missing);
 
         var given = Ranking.Rank(Population(out _), Fast with { Order = RankingOrder.AsGiven, IncludeBaselines = false });
-        Assert.Equal(["good", "anti", "random", "partial"], given.Rows.Select(r => r.Measure));
+        Assert.Equal(["good", "anti", "random"], given.Rows.Select(r => r.Measure));
     }
 
     [Fact]
-    public void RowStatistics_AgreeWithTheStandaloneFunctions()
+    public void RowStatistics_AgreeWithAPlainPairLoop()
     {
         var models = Population(out var gap);
         var row = Ranking.Rank(models, Fast).Rows.Single(r => r.Measure == "good");
         var measure = models.Select(m => m.Measures["good"]).ToArray();
         var hp = models.Select(m => m.Hparams).ToList();
         Assert.Equal(27, row.N);
-        Assert.Equal(KendallTau.TauB(measure, gap), row.KendallTau, 1e-12);
-        Assert.Equal(GranulatedKendall.Compute(hp, measure, gap).Psi, row.Psi, 1e-12);
-        Assert.Equal(ConditionalMutualInformation.Score(hp, measure, gap).Score, row.Cmi, 1e-12);
+        Assert.Equal(NaiveRankStatistics.TauB(measure, gap), row.KendallTau, 1e-12);
+        Assert.Equal(NaiveRankStatistics.TauA(measure, gap), row.KendallTauA, 1e-12);
+        Assert.Equal(NaiveRankStatistics.Psi(hp, measure, gap), row.Psi, 1e-12);
         Assert.True(row.TauCi.Contains(row.KendallTau));
-        Assert.True(row.PsiCi.Contains(row.Psi));
         Assert.Equal(3, row.PsiPerHparam.Count);
         Assert.Equal(7, row.CmiPerSet.Count);
     }
 
     [Fact]
-    public void MissingMeasure_IsRankedOnTheModelsThatHaveIt()
+    public void MissingMeasure_IsRankedOnTheModelsThatHaveIt_WithTheReasonsCounted()
     {
         var models = Population(out var gap);
-        models[1] = models[1] with { Measures = new Dictionary<string, double>(models[1].Measures) { ["partial"] = double.NaN } };
-        var row = Ranking.Rank(models, Fast).Rows.Single(r => r.Measure == "partial");
-        Assert.Equal(17, row.N); // 18 models carry it, one of them NaN
+        models[1] = models[1] with
+        {
+            Measures = new Dictionary<string, double>(models[1].Measures) { ["partial"] = double.NaN },
+            Missing = new Dictionary<string, string> { ["partial"] = "not converged: budget_exhausted" },
+        };
+        var row = Ranking.Rank(models, Fast).Partial.Single(r => r.Measure == "partial");
+        Assert.Equal(17, row.N); // 18 models carry it, one of them unconverged
         Assert.Equal(1.0, row.KendallTau, 1e-12);
+        Assert.Equal(new Dictionary<string, int> { ["not computed"] = 9, ["not converged: budget_exhausted"] = 1 }, row.Missing);
     }
 
     [Fact]
@@ -102,13 +111,16 @@ public class RankingTests
     }
 
     [Fact]
-    public void ConstantMeasure_GivesUndefinedTauWithANote()
+    public void ConstantMeasure_GivesUndefinedTauBWithANote_AndZeroTauAAndPsi()
     {
         var models = Population(out _).Select(m => m with { Measures = new Dictionary<string, double> { ["flat"] = 3.0 } }).ToList();
         var row = Ranking.Rank(models, Fast with { IncludeBaselines = false }).Rows.Single();
         Assert.True(double.IsNaN(row.KendallTau));
         Assert.Contains("tau undefined", row.Note);
         Assert.Equal(0, row.TauCi.Valid);
+        Assert.Equal(0.0, row.KendallTauA, 1e-15);
+        Assert.Equal(0.0, row.Psi, 1e-15); // every cell scores 0 (Fantastic), none is dropped
+        Assert.True(double.IsNaN(Ranking.Rank(models, Fast with { IncludeBaselines = false, Psi = PsiDefinition.TauBDefinedCells }).Rows.Single().Psi));
     }
 
     [Fact]
@@ -116,14 +128,18 @@ public class RankingTests
     {
         var models = Population(out _);
         models[0] = models[0] with { Measures = new Dictionary<string, double>(models[0].Measures) { ["lonely"] = 1.0 } };
-        var json = Ranking.Rank(models, Fast).ToJson();
+        var table = Ranking.Rank(models, Fast);
+        var json = table.ToJson();
         var good = json.Single(r => (string?)r!["measure"] == "good")!.AsObject();
-        foreach (var key in new[] { "measure", "kendall_tau", "tau_ci", "psi", "psi_per_hparam", "cmi" })
+        foreach (var key in new[] { "measure", "models", "kendall_tau", "kendall_tau_a", "tau_ci", "psi", "psi_per_hparam", "cmi" })
             Assert.True(good.ContainsKey(key), key);
+        Assert.Equal(27, (int)good["models"]!);
         Assert.Equal(2, good["tau_ci"]!.AsArray().Count);
         Assert.Equal(3, good["psi_per_hparam"]!.AsObject().Count);
-        var lonely = json.Single(r => (string?)r!["measure"] == "lonely")!.AsObject();
-        Assert.Equal(1, (int)lonely["n"]!);
+        Assert.DoesNotContain(json, r => (string?)r!["measure"] == "lonely");
+        var lonely = table.PartialToJson().Single(r => (string?)r!["measure"] == "lonely")!.AsObject();
+        Assert.Equal(1, (int)lonely["models"]!);
+        Assert.Equal(26, (int)lonely["missing"]!["not computed"]!);
         Assert.Null(lonely["kendall_tau"]);
         Assert.Contains("at least 2", (string?)lonely["note"]);
         var modelsJson = Ranking.ModelsToJson(models);

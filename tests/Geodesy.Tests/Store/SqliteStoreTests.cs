@@ -53,6 +53,44 @@ public sealed class SqliteStoreTests : SqliteTempFolder
     }
 
     [Fact]
+    public void SchemaOneStore_IsMigrated_AndItsMeasuresStandInUntilTheSpecHasItsOwn()
+    {
+        // A store written by schema 1: measures keyed by (trial, name) only, stderr and no status.
+        string path = NewPath();
+        using (var c = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = string.Join(";",
+                "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+                "INSERT INTO schema_version VALUES (1, 'then')",
+                "CREATE TABLE sweeps (id TEXT PRIMARY KEY, spec_json TEXT NOT NULL)",
+                "CREATE TABLE trials (id TEXT PRIMARY KEY, spec_json TEXT NOT NULL, hparams_json TEXT NOT NULL, status TEXT NOT NULL, " +
+                "owner TEXT, attempts INTEGER NOT NULL DEFAULT 0, lease_expires INTEGER, result_json TEXT, metrics_json TEXT, " +
+                "artifacts_path TEXT, completed_by TEXT, completed_at INTEGER)",
+                "CREATE TABLE sweep_trials (sweep_id TEXT NOT NULL REFERENCES sweeps (id), trial_id TEXT NOT NULL REFERENCES trials (id), PRIMARY KEY (sweep_id, trial_id))",
+                "CREATE TABLE measures (trial_id TEXT NOT NULL REFERENCES trials (id), name TEXT NOT NULL, value REAL, stderr REAL, seconds REAL NOT NULL, PRIMARY KEY (trial_id, name))",
+                "CREATE TABLE metric_rows (trial_id TEXT NOT NULL REFERENCES trials (id), step INTEGER NOT NULL, epoch INTEGER NOT NULL, " +
+                "train_loss REAL, train_acc REAL, test_loss REAL, test_acc REAL, PRIMARY KEY (trial_id, step))",
+                "INSERT INTO sweeps VALUES ('s', '{}')",
+                "INSERT INTO trials (id, spec_json, hparams_json, status) VALUES ('t', '{}', '{}', 'completed')",
+                "INSERT INTO sweep_trials VALUES ('s', 't')",
+                "INSERT INTO measures VALUES ('t', 'param-norm', 3.5, NULL, 0.1)",
+                "INSERT INTO measures VALUES ('t', 'fisher-rao', NULL, NULL, 0.2)");
+            cmd.ExecuteNonQuery();
+        }
+        using var store = StoreFactory.Open("sqlite:" + path);
+        Assert.Equal(2, store.GetSchemaVersion());
+        var legacy = store.GetSweepMeasures("s", "new-spec");
+        Assert.Equal(["fisher-rao", "param-norm"], legacy.Select(m => m.Measure.Name));
+        Assert.All(legacy, m => Assert.Equal(StoreSchema.LegacyMeasureSpec, m.MeasureSpecHash));
+        Assert.Equal("skipped", legacy[0].Measure.StatusName);
+        Assert.Equal("converged", legacy[1].Measure.StatusName);
+        store.RecordMeasures("t", "new-spec", [new MeasureRecord("param-norm", 4.0, null, 0.1)]);
+        Assert.Equal(4.0, Assert.Single(store.GetSweepMeasures("s", "new-spec")).Measure.Value);
+    }
+
+    [Fact]
     public void Lease_ExpiryFollowsTheCallersClock()
     {
         var clock = new ManualClock(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
@@ -105,7 +143,7 @@ public sealed class SqliteStoreTests : SqliteTempFolder
             cmd.ExecuteNonQuery();
         }
         var e = Assert.Throws<ComputationException>(() => StoreFactory.Open("sqlite:" + path));
-        Assert.Contains("schema version 99, newer than this geodesy understands (1)", e.Message);
+        Assert.Contains($"schema version 99, newer than this geodesy understands ({StoreSchema.CurrentVersion})", e.Message);
     }
 
     [Fact]

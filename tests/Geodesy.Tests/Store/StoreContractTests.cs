@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Geodesy.Core;
+using Geodesy.Core.Curvature;
 using Geodesy.Experiments.Store;
 
 namespace Geodesy.Tests.Store;
@@ -243,23 +244,24 @@ public abstract class StoreContractTests
     {
         using var store = OpenWithTrials(NewStoreUri(), "s", 2);
         var ids = store.ListTrials("s").Select(t => t.Id).ToArray();
-        store.RecordMeasures(ids[0], new Dictionary<string, (double?, double?, double)>
-        {
-            ["param-norm"] = (3.5, null, 0.01),
-            ["hessian-trace"] = (12.0, 0.5, 2.0),
-            ["fisher-rao"] = (double.NaN, null, 0.1),
-        });
-        store.RecordMeasures(ids[0], new Dictionary<string, (double?, double?, double)> { ["hessian-trace"] = (11.0, 0.25, 3.0) });
-        store.RecordMeasures(ids[1], new Dictionary<string, (double?, double?, double)> { ["param-norm"] = (double.PositiveInfinity, null, 0) });
+        store.RecordMeasures(ids[0], "spec-a",
+        [
+            new MeasureRecord("param-norm", 3.5, null, 0.01),
+            new MeasureRecord("hessian-trace", 12.0, 0.5, 2.0),
+            new MeasureRecord("fisher-rao", double.NaN, null, 0.1),
+        ]);
+        store.RecordMeasures(ids[0], "spec-a", [new MeasureRecord("hessian-trace", 11.0, 0.25, 3.0, SolverStatus.BudgetExhausted)]);
+        store.RecordMeasures(ids[1], "spec-a", [new MeasureRecord("param-norm", double.PositiveInfinity, null, 0)]);
 
-        var m = store.GetMeasures(ids[0]);
+        var m = store.GetMeasures(ids[0], "spec-a");
         Assert.Equal(3, m.Count);
-        Assert.Equal(new MeasureRecord(ids[0], "hessian-trace", 11.0, 0.25, 3.0), m["hessian-trace"]);
-        Assert.Equal(new MeasureRecord(ids[0], "param-norm", 3.5, null, 0.01), m["param-norm"]);
+        Assert.Equal(new MeasureRecord("hessian-trace", 11.0, 0.25, 3.0, SolverStatus.BudgetExhausted), m["hessian-trace"]);
+        Assert.Equal(new MeasureRecord("param-norm", 3.5, null, 0.01), m["param-norm"]);
         Assert.Null(m["fisher-rao"].Value);
-        var all = store.GetSweepMeasures("s");
+        var all = store.GetSweepMeasures("s", "spec-a");
         Assert.Equal(4, all.Count);
-        Assert.Equal(double.PositiveInfinity, all.Single(x => x.TrialId == ids[1]).Value);
+        Assert.Equal(double.PositiveInfinity, all.Single(x => x.TrialId == ids[1]).Measure.Value);
+        Assert.Empty(store.GetSweepMeasures("s", "spec-b"));
 
         store.AddMetricRows(ids[0], [new MetricRow(0, 0, 2.3, 0.1, 2.3, 0.1), new MetricRow(100, 1, 0.5, 0.8, 0.6, 0.75)]);
         store.AddMetricRows(ids[0], [new MetricRow(100, 1, 0.4, 0.85, 0.6, 0.76), new MetricRow(200, 2, double.NaN, null, null, null)]);
@@ -289,8 +291,8 @@ public abstract class StoreContractTests
                 {
                     // Each writer writes its own trial and also overwrites a shared row, to collide on purpose.
                     store.AddMetricRows(ids[w], [new MetricRow(step, step / 10, 1.0 / (step + 1), step / (double)steps, 1, 0.5)]);
-                    store.RecordMeasures(ids[w], new Dictionary<string, (double?, double?, double)> { [$"m{step}"] = (step, null, 0.001) });
-                    store.RecordMeasures(ids[0], new Dictionary<string, (double?, double?, double)> { ["shared"] = (w, null, 0) });
+                    store.RecordMeasures(ids[w], "spec", [new MeasureRecord($"m{step}", step, null, 0.001)]);
+                    store.RecordMeasures(ids[0], "spec", [new MeasureRecord("shared", w, null, 0)]);
                 }
             }
             catch (Exception e) { errors.Add(e); }
@@ -304,8 +306,30 @@ public abstract class StoreContractTests
         {
             var rows = check.GetMetricRows(ids[w]);
             Assert.Equal(Enumerable.Range(0, steps).Select(s => (long)s), rows.Select(r => r.Step));
-            Assert.Equal(steps + (w == 0 ? 1 : 0), check.GetMeasures(ids[w]).Count);
+            Assert.Equal(steps + (w == 0 ? 1 : 0), check.GetMeasures(ids[w], "spec").Count);
         }
-        Assert.InRange(check.GetMeasures(ids[0])["shared"].Value!.Value, 0, Threads - 1);
+        Assert.InRange(check.GetMeasures(ids[0], "spec")["shared"].Value!.Value, 0, Threads - 1);
+    }
+
+    [Fact]
+    public void Measures_KeepStatusBracketAndSkipReason_AndOneTrialKeepsTheMeasuresOfTwoSpecs()
+    {
+        using var store = OpenWithTrials(NewStoreUri(), "s", 1);
+        string id = store.ListTrials("s")[0].Id;
+        store.RecordMeasures(id, "first",
+        [
+            new MeasureRecord("pacbayes-sigma", 0.02, null, 1.5, SolverStatus.BudgetExhausted, BracketHalfwidth: 0.001),
+            new MeasureRecord("path-norm", null, null, 0.0, Status: null, SkipReason: "not defined with BatchNorm"),
+        ]);
+        store.RecordMeasures(id, "second", [new MeasureRecord("pacbayes-sigma", 0.03, null, 2.5, SolverStatus.Converged, BracketHalfwidth: 1e-4)]);
+
+        var first = store.GetMeasures(id, "first");
+        Assert.Equal(new MeasureRecord("pacbayes-sigma", 0.02, null, 1.5, SolverStatus.BudgetExhausted, 0.001), first["pacbayes-sigma"]);
+        Assert.Equal("budget_exhausted", first["pacbayes-sigma"].StatusName);
+        Assert.Equal(new MeasureRecord("path-norm", null, null, 0.0, null, null, "not defined with BatchNorm"), first["path-norm"]);
+        Assert.Equal("skipped", first["path-norm"].StatusName);
+        var second = store.GetMeasures(id, "second");
+        Assert.Equal(0.03, Assert.Single(second).Value.Value);
+        Assert.Equal(["first", "first", "second"], store.GetSweepMeasures("s", "first").Concat(store.GetSweepMeasures("s", "second")).Select(m => m.MeasureSpecHash));
     }
 }

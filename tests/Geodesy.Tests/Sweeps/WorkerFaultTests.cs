@@ -142,6 +142,8 @@ public class WorkerFaultTests
         var want = expected.ListTrials(sweepId).ToDictionary(t => t.Id);
         var got = actual.ListTrials(sweepId);
         Assert.Equal(want.Count, got.Count);
+        string measureSpec = Experiments.Specs.MeasureSpec.FromSweepJson(
+            System.Text.Json.Nodes.JsonNode.Parse(actual.ListSweeps().Single(s => s.Id == sweepId).SpecJson)).Hash();
         foreach (var t in got)
         {
             string trial = $"trial {t.Id[..12]} (attempts {t.Attempts}, completed by {t.CompletedBy})";
@@ -149,8 +151,8 @@ public class WorkerFaultTests
             Assert.NotNull(t.CompletedBy);
             foreach (var key in new[] { "train_accuracy", "test_accuracy", "train_loss", "test_loss", "steps" })
                 Assert.True(want[t.Id].Metrics![key].Equals(t.Metrics![key]), $"{trial}: {key} {t.Metrics![key]:R}, uninterrupted {want[t.Id].Metrics![key]:R}");
-            var wm = expected.GetMeasures(t.Id);
-            var gm = actual.GetMeasures(t.Id);
+            var wm = expected.GetMeasures(t.Id, measureSpec);
+            var gm = actual.GetMeasures(t.Id, measureSpec);
             Assert.Equal(wm.Keys.Order(), gm.Keys.Order());
             foreach (var (name, m) in wm)
                 Assert.True(Equals(m.Value, gm[name].Value), $"{trial}: measure {name} {gm[name].Value:R}, uninterrupted {m.Value:R}");
