@@ -12,17 +12,34 @@ public static class NativeRuntime
     [DllImport("libc", EntryPoint = "setenv")]
     private static extern int SetEnv([MarshalAs(UnmanagedType.LPUTF8Str)] string name, [MarshalAs(UnmanagedType.LPUTF8Str)] string value, int overwrite);
 
+    [DllImport("libc", EntryPoint = "getenv")]
+    private static extern IntPtr GetEnv([MarshalAs(UnmanagedType.LPUTF8Str)] string name);
+
     [DllImport("libc", EntryPoint = "mallopt")]
     private static extern int MallOpt(int parameter, int value);
 
     private const int MTrimThreshold = -1, MMmapThreshold = -3;
 
+    /// <summary>Spin iterations of an idle OpenMP worker before it sleeps (libgomp's default: 300,000).</summary>
+    public const string SpinCount = "3000";
+
+    /// <summary>The variables this class sets or honours, as the native environment has them now (null: unset).</summary>
+    public static IReadOnlyDictionary<string, string?> Settings() =>
+        new[] { "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "THP_MEM_ALLOC_ENABLE", "GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_" }
+            .ToDictionary(n => n, GetVariable);
+
     public static void Configure()
     {
-        // libtorch's OpenMP workers spin between parallel regions by default; on a shared machine
-        // they burn the cores other processes need (measure --measures all on 2 cores at load 20:
-        // 118 s wall spinning, 22 s passive). libgomp reads the policy when libtorch loads.
-        SetIfUnset("OMP_WAIT_POLICY", "PASSIVE");
+        // OpenMP waiting (libgomp, bundled with libtorch, reads these when libtorch loads). Between
+        // two parallel regions a worker thread first spins GOMP_SPINCOUNT times, then sleeps on a
+        // futex. libgomp's default spin (300,000) is fast on a quiet machine but collapses under
+        // foreign load: a spinning thread burns the time slice its descheduled partner needs
+        // (training mlp:784-100-10 on 2 cores with two busy loops running: 0.34-0.98 s per epoch,
+        // against 0.04 s quiet). Sleeping at once (OMP_WAIT_POLICY=PASSIVE) survives load but pays a
+        // futex wake-up per small op: 3.5x slower quiet. A short spin keeps both: quiet speed, and
+        // under load about PASSIVE's time (docs/bench.md, "Threads and waiting"). Workers of a
+        // sweep get cores / workers threads each (SweepRunner), so they never oversubscribe.
+        if (GetVariable("OMP_WAIT_POLICY") is null) SetIfUnset("GOMP_SPINCOUNT", SpinCount);
         // Large activations (a CNN on 1,000 images) are tens-of-MB tensors; libtorch backs them with
         // transparent huge pages when asked, which cut page-fault time several-fold here.
         SetIfUnset("THP_MEM_ALLOC_ENABLE", "1");
@@ -51,6 +68,20 @@ public static class NativeRuntime
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
             // Not glibc: keep the allocator's defaults.
+        }
+    }
+
+    /// <summary>A variable of the process's native environment (which sees what <see cref="SetIfUnset"/> set).</summary>
+    private static string? GetVariable(string name)
+    {
+        try
+        {
+            var p = GetEnv(name);
+            return p == IntPtr.Zero ? null : Marshal.PtrToStringUTF8(p);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return Environment.GetEnvironmentVariable(name);
         }
     }
 

@@ -9,7 +9,7 @@ using Geodesy.Experiments.Benchmarks;
 namespace Geodesy.Cli.Commands;
 
 /// <summary>
-/// `geodesy bench grad-hvp|per-example|train|eigen|trace`: costs measured as ratios within one run
+/// `geodesy bench grad-hvp|per-example|train|eigen|trace|peer`: costs measured as ratios within one run
 /// (docs/bench.md). The measuring code lives in Geodesy.Experiments.Benchmarks.
 /// </summary>
 public static class BenchCommand
@@ -22,6 +22,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(Train());
         cmd.Subcommands.Add(Eigen());
         cmd.Subcommands.Add(Trace());
+        cmd.Subcommands.Add(Peer());
         return cmd;
     }
 
@@ -196,6 +197,51 @@ public static class BenchCommand
             s.NoteSeededInit(parse, setup);
             var r = TraceBenchmark.Run(setup, options);
             return s.Finish(parse, setup, "trace", r.Summary(), r.AddTo, r.TotalMatvecs, 0);
+        });
+        return cmd;
+    }
+
+    private static Command Peer()
+    {
+        var cmd = new Command("peer", "Geodesy against PyTorch (Debian's python3-torch) on the same digits and weights, in interleaved rounds: " +
+            "training, gradient, Hessian-vector products, top-10 eigenvalues, Hutchinson trace, per-example norms; each pair's time ratio.");
+        var rounds = new Option<int>("--rounds") { Description = "Measured rounds after one warm-up round; ratios are medians over rounds", DefaultValueFactory = _ => 3 };
+        var items = new Option<string?>("--items") { Description = $"Comma-separated work items (default all: {string.Join(",", PeerItems.All.Select(i => i.Name))})" };
+        var python = new Option<string>("--python") { Description = "Python interpreter with Debian's python3-torch", DefaultValueFactory = _ => "/usr/bin/python3" };
+        var reps = new Option<int>("--reps") { Description = "Timed repetitions per round of the gradient and product items", DefaultValueFactory = _ => 20 };
+        var workDir = new Option<string?>("--work-dir") { Description = "Keep the files handed to Python (digits, weights, job) in DIR (default: a temporary folder)" };
+        var threads = CommonOptions.Threads();
+        var seed = CommonOptions.Seed();
+        var json = CommonOptions.Json();
+        foreach (var o in new Option[] { rounds, items, python, reps, workDir, threads, seed, json }) cmd.Options.Add(o);
+        cmd.SetAction(parse =>
+        {
+            CommonOptions.ApplyThreads(parse.GetValue(threads));
+            var report = new JsonReport("bench", parse.Tokens.Select(t => t.Value));
+            var options = new PeerBenchOptions
+            {
+                Rounds = parse.GetValue(rounds), Threads = TorchSharp.torch.get_num_threads(), Seed = parse.GetValue(seed),
+                Python = parse.GetValue(python)!, Reps = parse.GetValue(reps), WorkDir = parse.GetValue(workDir),
+                Items = parse.GetValue(items) is { } list
+                    ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    : PeerItems.All.Select(i => i.Name).ToArray(),
+            };
+            options.Validate();
+            var output = parse.InvocationConfiguration.Output;
+            var loadBefore = LoadAverage();
+            var r = PeerBenchmark.Run(options, line => parse.InvocationConfiguration.Error.WriteLine(line));
+            foreach (var line in PeerReport.SummaryLines(r.Pairs)) output.WriteLine("bench peer " + line);
+            if (parse.GetValue(json) is not { } destination) return GeodesyCli.ExitOk;
+            report.Root["benchmark"] = "peer";
+            r.AddTo(report.Root);
+            if (loadBefore is not null) report.Root["load_average_start"] = loadBefore;
+            if (LoadAverage() is { } loadAfter) report.Root["load_average"] = loadAfter;
+            report.Cost["matvecs"] = r.Matvecs;
+            report.Cost["gradients"] = r.Gradients;
+            report.Provenance["seed"] = options.Seed;
+            report.Provenance["data_sha256"] = r.Setup["data_sha256"]?.GetValue<string>();
+            report.Write(destination, output);
+            return GeodesyCli.ExitOk;
         });
         return cmd;
     }
