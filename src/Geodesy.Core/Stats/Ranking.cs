@@ -15,7 +15,7 @@ public sealed record PopulationModel(
     double TestAccuracy,
     IReadOnlyDictionary<string, double> Measures)
 {
-    /// <summary>Generalization gap = train accuracy − test accuracy (DESIGN.md, Fantastic Sec. 2).</summary>
+    /// <summary>Generalization gap = train accuracy − test accuracy (Fantastic Sec. 2).</summary>
     public double Gap => TrainAccuracy - TestAccuracy;
 }
 
@@ -84,7 +84,7 @@ public sealed record RankingRow(
 /// <param name="ModelsWithoutGap">Models left out because an accuracy is missing.</param>
 public sealed record RankingTable(IReadOnlyList<RankingRow> Rows, int Models, int ModelsWithoutGap)
 {
-    /// <summary>The "ranking" array of the rank JSON document (DESIGN.md), NaN written as null.</summary>
+    /// <summary>The "ranking" array of the rank JSON document (docs/ranking.md), NaN written as null.</summary>
     public JsonArray ToJson()
     {
         var array = new JsonArray();

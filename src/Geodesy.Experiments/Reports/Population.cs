@@ -42,7 +42,7 @@ public sealed record Population(
         return new Population(id, models, curves, store.CountByStatus(id));
     }
 
-    /// <summary>The rank document (DESIGN.md): models with hyperparameters, accuracies, gap and measures, plus the ranking.</summary>
+    /// <summary>The rank document (docs/ranking.md): models with hyperparameters, accuracies, gap and measures, plus the ranking.</summary>
     public JsonObject RankDocument(RankingTable table) => new()
     {
         ["schema"] = "geodesy.rank/1",
