@@ -5,7 +5,7 @@ namespace Geodesy.Core;
 /// <summary>
 /// Process-wide settings of the native runtime under libtorch, made once at start-up by every
 /// entry point (the CLI, the BenchmarkDotNet runner) before any tensor exists. A value the user
-/// set in the environment always wins. docs/bench.md shows what each one changes on this machine.
+/// set in the environment always wins. docs/bench.md shows what each one changed on a 2-core host.
 /// </summary>
 public static class NativeRuntime
 {
@@ -48,7 +48,7 @@ public static class NativeRuntime
 
     /// <summary>
     /// glibc serves every allocation above 128 KiB-32 MiB with a fresh mmap and hands freed memory
-    /// back to the kernel, so each new activation pays page faults again; in a microVM that reports
+    /// back to the kernel, so each new activation pays page faults again; in a virtual machine that reports
     /// free pages to its host these are very slow (a ReLU over a 50 MB CNN activation: 26 ms, 9 ms
     /// with the heap reused; one fresh 50 MB clone: 67 ms, 2 ms reused). This raises the mmap
     /// threshold to 1 GiB and turns trimming off (-1, as mallopt(3) documents), so freed tensors are

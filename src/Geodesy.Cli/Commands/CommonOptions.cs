@@ -20,7 +20,7 @@ public static class CommonOptions
         Required = required,
     };
 
-    public static Option<int?> Subset() => new("--subset") { Description = "Use only the first N training examples of a fixed stratified shuffle" };
+    public static Option<int?> Subset() => new("--subset") { Description = "The training subset: load a seeded stratified subset of N training examples (as in a run spec; see --examples for a prefix)" };
     public static Option<double> LabelNoise() => new("--label-noise") { Description = RunSpec.Setting("label_noise").Help };
     public static Option<bool> Normalize() => new("--normalize") { Description = RunSpec.Setting("normalize").Help };
     public static Option<long> Seed(long dflt = 0) => new("--seed") { Description = "Random seed", DefaultValueFactory = _ => dflt };

@@ -18,12 +18,8 @@ public static class CurvatureCommand
 {
     public static Command Create()
     {
-        var arch = CommonOptions.Arch(required: false);
-        var weights = new Option<string?>("--weights") { Description = "Weights of the model (safetensors, PyTorch names); default with --run: DIR/final.safetensors" };
-        var data = CommonOptions.Data();
+        var source = new ModelSourceOptions("weights DIR/final.safetensors, arch and data (with its subset, label noise, normalization) from DIR/run.json");
         var examples = CommonOptions.Examples("Compute on the first N examples of the training set (its order interleaves the classes, so any prefix is stratified; default: all)", oldName: "--subset");
-        var normalize = CommonOptions.Normalize();
-        var run = CommonOptions.Run("weights DIR/final.safetensors, arch and data (with its subset, label noise, normalization) from DIR/run.json; options given explicitly win");
         var matrix = new Option<string>("--matrix") { Description = "Comma-separated matrices: " + string.Join(", ", CurvatureAnalysis.MatrixNames), DefaultValueFactory = _ => "hessian" };
         var topK = new Option<int>("--top-k") { Description = "Number of largest eigenvalues (0: none)", DefaultValueFactory = _ => 1 };
         var bottomK = new Option<int>("--bottom-k") { Description = "Number of smallest (most negative) eigenvalues, by Lanczos" };
@@ -51,12 +47,13 @@ public static class CurvatureCommand
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
 
-        var cmd = new Command("curvature", "Curvature of a trained model on its training set: top/bottom eigenvalues, trace, spectral density, per layer, for the Hessian, GGN, Fisher, empirical Fisher and gradient covariance.")
-        {
-            arch, weights, data, normalize, run, matrix, topK, bottomK, trace, traceMatvecs, density, slqSteps, slqRuns, plot,
-            perLayer, method, tol, maxMatvecs, dtype, mode, weightDecay, fisherSamples, overlap, comparePower, seed, threads, json,
-        };
-        foreach (var option in examples.Both.Concat(streamBatch.Both)) cmd.Options.Add(option);
+        var cmd = new Command("curvature", "Curvature of a trained model on its training set: top/bottom eigenvalues, trace, spectral density, per layer, for the Hessian, GGN, Fisher, empirical Fisher and gradient covariance.");
+        Option[] options =
+        [
+            .. source.All, .. examples.Both, matrix, topK, bottomK, trace, traceMatvecs, density, slqSteps, slqRuns, plot, perLayer, method, tol,
+            maxMatvecs, dtype, mode, weightDecay, .. streamBatch.Both, fisherSamples, overlap, comparePower, seed, threads, json,
+        ];
+        foreach (var option in options) cmd.Options.Add(option);
         cmd.SetAction(parse =>
         {
             // With --json - the document alone goes to stdout and the readable summary to stderr.
@@ -92,18 +89,9 @@ public static class CurvatureCommand
             string? jsonDest = parse.GetValue(json);
             CommonOptions.CheckOutputFolder(jsonDest == "-" ? null : jsonDest, "--json");
             CommonOptions.CheckOutputFolder(plotPath, "--plot");
-            var source = new ModelSource
-            {
-                Run = parse.GetValue(run),
-                Arch = parse.GetValue(arch),
-                Weights = parse.GetValue(weights),
-                Data = parse.GetResult(data) is { Implicit: false } ? parse.GetValue(data) : null,
-                Normalize = parse.GetValue(normalize) ? true : null,
-                DType = parse.GetValue(dtype) == "float64" ? ScalarType.Float64 : ScalarType.Float32,
-            };
 
             var report = new JsonReport("curvature", parse.Tokens.Select(t => t.Value));
-            using var loaded = source.Load();
+            using var loaded = source.Bind(parse, parse.GetValue(dtype) == "float64" ? ScalarType.Float64 : ScalarType.Float32).Load();
             var result = CurvatureAnalysis.Run(loaded, settings, line => output.WriteLine(line));
             PrintTable(output, result.Matrices, settings);
             if (plotPath is { } png)

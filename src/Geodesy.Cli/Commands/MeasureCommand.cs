@@ -18,14 +18,7 @@ public static class MeasureCommand
     public static Command Create()
     {
         var list = new Option<bool>("--list") { Description = "Print the measure catalog (name, family, needs, relative cost, citation) and exit" };
-        var arch = CommonOptions.Arch(required: false);
-        var weights = new Option<string?>("--weights") { Description = "Trained weights (safetensors); default: RUN/final.safetensors with --run" };
-        var initWeights = new Option<string?>("--init-weights") { Description = "Initial weights (safetensors) for the *-init and distance measures; default: RUN/init.safetensors with --run" };
-        var run = new Option<string?>("--run") { Description = "A run folder of 'geodesy train': supplies weights, init weights, the training record (metrics.jsonl) and, from run.json, defaults for --arch, --data, --subset, --batch and --seed" };
-        var data = CommonOptions.Data();
-        var subset = CommonOptions.Subset();
-        var labelNoise = CommonOptions.LabelNoise();
-        var normalize = CommonOptions.Normalize();
+        var source = new ModelSourceOptions("weights, init weights, the training record (metrics.jsonl) and, from run.json, defaults for --arch, --data, --subset, --label-noise, --normalize, --batch and --seed", initWeights: true, dataOptions: true);
         var measures = new Option<string>("--measures") { Description = "'all' or a comma-separated list of measure names (see --list)", DefaultValueFactory = _ => "all" };
         var seed = new Option<long?>("--seed") { Description = "Seed of every random choice of the measures (default: the run's seed, else 0)" };
         var dtype = new Option<string?>("--dtype") { Description = "float32 | float64: compute every measure in this dtype (default: the model in float32, curvature measures in float64)" };
@@ -34,10 +27,9 @@ public static class MeasureCommand
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
 
-        var cmd = new Command("measure", "Compute generalization measures of a trained model (see --list and docs/measures.md).")
-        {
-            list, arch, weights, initWeights, run, data, subset, labelNoise, normalize, measures, seed, dtype, examples, batch, threads, json,
-        };
+        var cmd = new Command("measure", "Compute generalization measures of a trained model (see --list and docs/measures.md).");
+        Option[] options = [list, .. source.All, measures, seed, dtype, examples, batch, threads, json];
+        foreach (var option in options) cmd.Options.Add(option);
         cmd.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -47,7 +39,6 @@ public static class MeasureCommand
                 return GeodesyCli.ExitOk;
             }
             CommonOptions.ApplyThreads(parse.GetValue(threads));
-            bool Explicit(Option o) => parse.GetResult(o) is { Implicit: false };
             // Everything that can be checked without tensors first, so mistakes fail fast.
             var selected = MeasureRegistry.Select(parse.GetValue(measures)!);
             int? count = parse.GetValue(examples);
@@ -56,49 +47,36 @@ public static class MeasureCommand
             if (dt is not (null or "float32" or "float64")) throw new InputException($"--dtype must be float32 or float64 (got '{dt}')");
             int? trainingBatch = parse.GetValue(batch);
             if (trainingBatch is < 1) throw new InputException($"--batch must be at least 1 (got {trainingBatch})");
-            var source = new ModelSource
-            {
-                Run = parse.GetValue(run),
-                Arch = parse.GetValue(arch),
-                Weights = parse.GetValue(weights),
-                InitWeights = parse.GetValue(initWeights),
-                WithInit = true,
-                Data = Explicit(data) ? parse.GetValue(data) : null,
-                Subset = parse.GetValue(subset),
-                LabelNoise = Explicit(labelNoise) ? parse.GetValue(labelNoise) : null,
-                Normalize = Explicit(normalize) ? parse.GetValue(normalize) : null,
-                Seed = parse.GetValue(seed),
-                DType = dt == "float64" ? ScalarType.Float64 : ScalarType.Float32,
-            }.Resolve();
+            var resolved = source.Bind(parse, dt == "float64" ? ScalarType.Float64 : ScalarType.Float32, parse.GetValue(seed)).Resolve();
             string? dest = parse.GetValue(json);
             // With the JSON on stdout, progress and the table go to stderr.
             var log = dest == "-" ? parse.InvocationConfiguration.Error : output;
             var report = new JsonReport("measure", parse.Tokens.Select(t => t.Value));
 
-            using var loaded = source.Load();
+            using var loaded = resolved.Load();
             var measured = count is int n && n < loaded.Data.Train.Count ? loaded.Data.Train.Take(n) : loaded.Data.Train;
-            var options = new MeasureOptions { CurvatureDType = dt == "float32" ? ScalarType.Float32 : ScalarType.Float64 };
-            long measureSeed = parse.GetValue(seed) ?? source.RunSpec?.Seed ?? 0;
-            using var session = new MeasureSession(MeasureSession.CreateContext(loaded.Model, loaded.Init, measured, source.Arch,
-                source.TrainingRecord, trainingBatch ?? source.TrainingBatch, measureSeed, options));
-            log.WriteLine($"measuring {selected.Count} measure(s) of {source.Arch} ({loaded.Parameters:N0} parameters) on {measured.Count} examples of {source.DataSpec}");
+            var measureOptions = new MeasureOptions { CurvatureDType = dt == "float32" ? ScalarType.Float32 : ScalarType.Float64 };
+            long measureSeed = parse.GetValue(seed) ?? resolved.RunSpec?.Seed ?? 0;
+            using var session = new MeasureSession(MeasureSession.CreateContext(loaded.Model, loaded.Init, measured, resolved.Arch,
+                resolved.TrainingRecord, trainingBatch ?? resolved.TrainingBatch, measureSeed, measureOptions));
+            log.WriteLine($"measuring {selected.Count} measure(s) of {resolved.Arch} ({loaded.Parameters:N0} parameters) on {measured.Count} examples of {resolved.DataSpec}");
             RunWithProgress(session, selected, log);
 
             PrintTable(log, session.Rows);
             if (dest is not null)
             {
                 var root = report.Root;
-                root["arch"] = source.Arch;
-                root["data"] = source.DataSpec;
-                root["run"] = source.Run is null ? null : Path.GetFullPath(source.Run);
-                root["weights"] = Path.GetFullPath(source.Weights!);
-                root["init_weights"] = source.InitWeights is null ? null : Path.GetFullPath(source.InitWeights);
-                root["dtype"] = MeasureSession.DTypeName(source.DType);
+                root["arch"] = resolved.Arch;
+                root["data"] = resolved.DataSpec;
+                root["run"] = resolved.Run is null ? null : Path.GetFullPath(resolved.Run);
+                root["weights"] = Path.GetFullPath(resolved.Weights!);
+                root["init_weights"] = resolved.InitWeights is null ? null : Path.GetFullPath(resolved.InitWeights);
+                root["dtype"] = MeasureSession.DTypeName(resolved.DType);
                 session.WriteTo(root, report.Cost);
                 report.Provenance["seed"] = measureSeed;
                 report.Provenance["data_sha256"] = loaded.Data.Sha256;
-                report.Provenance["weights_sha256"] = Provenance.Sha256OfFile(source.Weights!);
-                report.Provenance["init_weights_sha256"] = source.InitWeights is null ? null : Provenance.Sha256OfFile(source.InitWeights);
+                report.Provenance["weights_sha256"] = Provenance.Sha256OfFile(resolved.Weights!);
+                report.Provenance["init_weights_sha256"] = resolved.InitWeights is null ? null : Provenance.Sha256OfFile(resolved.InitWeights);
                 report.Write(dest, output);
             }
             return GeodesyCli.ExitOk;

@@ -41,9 +41,11 @@ public sealed class RunSpecOptions
         if (t == typeof(long)) return Typed<long>(s);
         if (t == typeof(double)) return Typed<double>(s);
         if (t == typeof(int?)) return Typed<int?>(s);
+        if (t == typeof(long?)) return Typed<long?>(s);
         if (t == typeof(double?)) return Typed<double?>(s);
         if (t == typeof(int[])) return List<int>(s);
         if (t == typeof(long[])) return List<long>(s);
+        if (t == typeof(string[])) return Repeated(s);
         throw new NotSupportedException($"run setting '{s.Key}' has a type ({t.Name}) with no command-line form");
     }
 
@@ -54,6 +56,14 @@ public sealed class RunSpecOptions
         if (s.Default is T d && !s.Rule.RequiredOption && typeof(T) != typeof(bool)) option.DefaultValueFactory = _ => d;
         if (s.Rule.OneOf is { } oneOf) option.AcceptOnlyFromAmong(oneOf.Split(','));
         return (s, option, parse => parse.GetValue(option));
+    }
+
+    /// <summary>A list of strings is a repeatable option (--probe a --probe b).</summary>
+    private static (RunSetting, Option, Func<ParseResult, object?>) Repeated(RunSetting s)
+    {
+        var option = new Option<string[]>(s.Option) { Description = s.Help + " (repeatable)" };
+        if (s.Rule.OneOf is { } oneOf) option.AcceptOnlyFromAmong(oneOf.Split(','));
+        return (s, option, parse => parse.GetValue(option) ?? []);
     }
 
     /// <summary>A list setting is a comma-separated option value ("1,5,10").</summary>

@@ -6,7 +6,7 @@ using Geodesy.Core.Interop;
 namespace Geodesy.Cli.Output;
 
 /// <summary>
-/// The JSON document every computing command writes (DESIGN.md): "schema", "cost" {matvecs,
+/// The JSON document every computing command writes (docs/cli.md): "schema", "cost" {matvecs,
 /// gradients, seconds, threads} and "provenance" {version, git, seed, command, data_sha256,
 /// weights_sha256}, plus the command's own snake_case keys in <see cref="Root"/>.
 /// </summary>

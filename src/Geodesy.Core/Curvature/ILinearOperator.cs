@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Geodesy.Core.Curvature;
 
 /// <summary>
-/// A symmetric linear operator on the flat parameter vector (DESIGN.md order). Algorithms see
+/// A symmetric linear operator on the flat parameter vector (PyTorch parameter order, docs/models.md). Algorithms see
 /// only this; <see cref="Applications"/> is the exact number of products computed so far and is
 /// reported with every result.
 /// </summary>

@@ -159,7 +159,7 @@ public sealed record MeasureOptions
     public int EvalBatchSize { get; init; } = 2000;
     /// <summary>
     /// The dtype the curvature measures compute in: a copy of the model in this dtype is made when the
-    /// model has another (the measured model itself is never changed). float64 by default, as DESIGN.md asks of curvature.
+    /// model has another (the measured model itself is never changed). float64 by default, as for every curvature computation (docs/curvature.md).
     /// </summary>
     public ScalarType CurvatureDType { get; init; } = ScalarType.Float64;
     /// <summary>Examples (seeded subset of the measured data) the curvature measures use; all of them when larger.</summary>

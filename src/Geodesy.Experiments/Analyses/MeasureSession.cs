@@ -92,8 +92,9 @@ public sealed class MeasureSession(MeasureContext context) : IDisposable
         }
         root["measures"] = values;
         root["skipped"] = skipped;
-        cost["matvecs"] = Context.Matvecs;
-        cost["gradients"] = Context.Gradients;
+        var total = Cost;
+        cost["matvecs"] = total.Matvecs;
+        cost["gradients"] = total.Gradients;
         cost["forward_examples"] = Context.ForwardExamples;
         cost["measure_seconds"] = Math.Round(_rows.Sum(x => x.Outcome.Seconds), 4);
         cost["measure_cpu_seconds"] = Math.Round(_rows.Sum(x => x.CpuSeconds), 4);

@@ -89,9 +89,27 @@ public sealed record ResolvedSource(
     /// <summary>The training batch size of the run, if there is one.</summary>
     public int? TrainingBatch => RunSpec?.Batch;
 
+    /// <summary>Loads the data, then the model(s); the result owns both.</summary>
     public LoadedModel Load()
     {
         var split = DataSpecs.Load(DataSpec, DataOptions);
+        try
+        {
+            return LoadModels(split, ownsData: true);
+        }
+        catch
+        {
+            split.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The model(s) on data loaded already (a sweep worker reuses one data set for many runs; it
+    /// must be this source's <see cref="DataSpec"/> with <see cref="DataOptions"/>).
+    /// </summary>
+    public LoadedModel LoadModels(DataSplit split, bool ownsData = false)
+    {
         nn.Module<Tensor, Tensor>? model = null;
         try
         {
@@ -101,19 +119,18 @@ public sealed record ResolvedSource(
                 ? ModelLoader.SeededInit(Arch, train, InitSeed, DType)
                 : ModelLoader.Load(Arch, train, Weights, DType, "--weights");
             var init = InitWeights is null ? null : ModelLoader.Load(Arch, train, InitWeights, DType, "--init-weights");
-            return new LoadedModel(this, split, model, init);
+            return new LoadedModel(this, split, model, init, ownsData);
         }
         catch
         {
             model?.Dispose();
-            split.Dispose();
             throw;
         }
     }
 }
 
 /// <summary>A loaded model (in eval mode), its optional initial weights and its data.</summary>
-public sealed class LoadedModel(ResolvedSource source, DataSplit data, nn.Module<Tensor, Tensor> model, nn.Module<Tensor, Tensor>? init) : IDisposable
+public sealed class LoadedModel(ResolvedSource source, DataSplit data, nn.Module<Tensor, Tensor> model, nn.Module<Tensor, Tensor>? init, bool ownsData) : IDisposable
 {
     public ResolvedSource Source { get; } = source;
     public DataSplit Data { get; } = data;
@@ -135,7 +152,7 @@ public sealed class LoadedModel(ResolvedSource source, DataSplit data, nn.Module
     {
         Init?.Dispose();
         Model.Dispose();
-        Data.Dispose();
+        if (ownsData) Data.Dispose();
     }
 }
 

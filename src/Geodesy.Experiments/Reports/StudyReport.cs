@@ -118,7 +118,7 @@ public static class StudyReport
         return file;
     }
 
-    /// <summary>A plot in a sans-serif font that this machine has.</summary>
+    /// <summary>A plot in a sans-serif font that is installed.</summary>
     private static Plot NewPlot()
     {
         var plt = new Plot();

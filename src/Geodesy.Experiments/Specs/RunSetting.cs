@@ -31,8 +31,9 @@ public sealed class RunSettingAttribute(string help) : Attribute
 
 /// <summary>
 /// One row of a spec's setting table: key, option, type, default, help, rule, and how to read,
-/// write and check the value. Supported types: string, bool, int, long, double, int?, double?,
-/// int[], long[].
+/// write and check the value. Supported types: string, bool, int, long, double, int?, long?, double?,
+/// int[], long[] (comma-separated on the command line) and string[] (a repeatable option, e.g.
+/// `--probe a --probe b`).
 /// </summary>
 public sealed class RunSetting
 {
@@ -88,6 +89,7 @@ public sealed class RunSetting
         double d => JsonValue.Create(d),
         int[] a => new JsonArray(a.Select(e => (JsonNode)e).ToArray()),
         long[] a => new JsonArray(a.Select(e => (JsonNode)e).ToArray()),
+        string[] a => new JsonArray(a.Select(e => (JsonNode)e).ToArray()),
         var v => throw new NotSupportedException($"run setting '{Key}' has unsupported type {v.GetType().Name}"),
     };
 
@@ -116,6 +118,8 @@ public sealed class RunSetting
                 return a.Select(e => CheckNumber(e)).FirstOrDefault(p => p is not null);
             case long[] a:
                 return a.Select(e => CheckNumber(e)).FirstOrDefault(p => p is not null);
+            case string[] a when r.OneOf is { } allowed && a.FirstOrDefault(e => !allowed.Split(',').Contains(e)) is { } bad:
+                return $"{Option}: '{bad}' is not one of {allowed.Replace(",", ", ")}";
             default:
                 return null;
         }

@@ -153,11 +153,11 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
         var result = new List<MeasureRecord>();
         if (settings.Measures is "none" or "") return result;
         using var scope = NewDisposeScope();
-        using var model = ModelLoader.Load(spec.Arch, data.Train, Path.Combine(dir, RunFiles.FinalWeights), ScalarType.Float32, RunFiles.FinalWeights);
-        using var init = ModelLoader.Load(spec.Arch, data.Train, Path.Combine(dir, RunFiles.InitWeights), ScalarType.Float32, RunFiles.InitWeights);
+        // The run folder supplies everything, by the rule every verb uses (its data are loaded already).
+        using var loaded = new ModelSource { Run = dir, WithInit = true }.Resolve().LoadModels(data);
         int examples = settings.Examples;
         var measureData = examples > 0 && examples < data.Train.Count ? data.Train.Take(examples) : data.Train;
-        using var context = MeasureSession.CreateContext(model, init, measureData, spec.Arch, rows, spec.Batch, spec.Seed, settings.Options);
+        using var context = MeasureSession.CreateContext(loaded.Model, loaded.Init, measureData, spec.Arch, rows, spec.Batch, spec.Seed, settings.Options);
         foreach (var m in MeasureRunner.Compute(context, MeasureRegistry.Select(settings.Measures)))
         {
             cancel.ThrowIfCancellationRequested();

@@ -7,7 +7,7 @@ namespace Geodesy.Tests.Reports;
 
 /// <summary>
 /// A tiny sweep run through the CLI (sweep, report, rank), shared by the tests of this class: the
-/// rank document has the keys of DESIGN.md, and report.html renders in headless Chromium with its
+/// rank document has the keys of docs/ranking.md, and report.html renders in headless Chromium with its
 /// tables and embedded PNG plots.
 /// </summary>
 public sealed class ReportFixture : IDisposable

@@ -104,3 +104,43 @@ public class RunSpecTests
         Assert.Equal(1.0, warm.RateAt(7, 0, 10), tol);
     }
 }
+
+/// <summary>The setting table works for any record declared with [RunSetting], as future specs will be.</summary>
+public class RunSettingTableTests
+{
+    private sealed record ProbeSpec
+    {
+        [RunSetting("Probes to record", OneOf = "loss,sharpness")]
+        public string[] Probes { get; init; } = [];
+        [RunSetting("Probe every N steps", Min = 1)]
+        public int ProbeEvery { get; init; } = 10;
+        [RunSetting("Examples a probe uses")]
+        public long? ProbeExamples { get; init; }
+        public string NotASetting { get; init; } = "x";
+    }
+
+    [Fact]
+    public void KeysOptionsDefaultsAndTypesComeFromTheProperties()
+    {
+        var table = RunSetting.Declared<ProbeSpec>();
+        Assert.Equal(["probes", "probe_every", "probe_examples"], table.Select(s => s.Key));
+        Assert.Equal(["--probes", "--probe-every", "--probe-examples"], table.Select(s => s.Option));
+        Assert.Equal(10, table[1].Default);
+        Assert.Equal(typeof(long?), table[2].Type);
+    }
+
+    [Fact]
+    public void ValuesRoundTripThroughJsonAndAreChecked()
+    {
+        var table = RunSetting.Declared<ProbeSpec>();
+        var spec = table[0].With(new ProbeSpec(), new[] { "loss", "sharpness" });
+        spec = table[2].With(spec, 500L);
+        Assert.Equal("[\"loss\",\"sharpness\"]", table[0].ToJson(spec)!.ToJsonString());
+        Assert.Equal(new[] { "loss", "sharpness" }, (string[])table[0].FromJson(table[0].ToJson(spec)!)!);
+        Assert.Equal(500L, table[2].FromJson(table[2].ToJson(spec)!));
+        Assert.Null(table[0].Check(spec.Probes));
+        Assert.Equal("--probes: 'noise' is not one of loss, sharpness", table[0].Check(new[] { "loss", "noise" }));
+        Assert.Equal("--probe-every must be at least 1 (got 0)", table[1].Check(0));
+        Assert.Throws<InputException>(() => table[1].FromJson(System.Text.Json.Nodes.JsonValue.Create("often")));
+    }
+}
