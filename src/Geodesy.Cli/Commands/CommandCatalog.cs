@@ -16,6 +16,7 @@ public static class CommandCatalog
         yield return StudyCommands.Worker();
         yield return StudyCommands.Rank();
         yield return StudyCommands.Report();
+        yield return StudyCommands.Export();
         yield return BenchCommand.Create();
         yield return VersionCommand.Create();
     }

@@ -153,6 +153,25 @@ public static class StudyCommands
         return cmd;
     }
 
+    public static Command Export()
+    {
+        var store = StoreOption(true);
+        var sweep = SweepOption();
+        var csv = new Option<string>("--csv") { Description = "CSV file to write: one row per trial with its status, hyperparameters, accuracies, losses, gap, and every measure with its status", Required = true };
+        var cmd = new Command("export", "Export a sweep's population as a CSV table for pandas or R (every trial, whatever its status).")
+        { store, sweep, csv };
+        cmd.SetAction(parse =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            using var s = StoreFactory.Open(parse.GetValue(store)!);
+            string file = parse.GetValue(csv)!;
+            var (rows, measures) = Experiments.Reports.PopulationExport.WriteCsv(s, parse.GetValue(sweep), file);
+            output.WriteLine($"wrote {file}: {rows} trials, {measures} measures");
+            return 0;
+        });
+        return cmd;
+    }
+
     public static Command Study()
     {
         var data = CommonOptions.Data();

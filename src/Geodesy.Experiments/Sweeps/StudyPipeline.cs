@@ -61,5 +61,5 @@ public static class StudyPipeline
 
     /// <summary>Writes report.html and its PNGs for a ranked population.</summary>
     public static IReadOnlyList<string> Report(string outDir, Population population, RankingTable table, string title, IReadOnlyDictionary<string, string> summary) =>
-        StudyReport.Write(outDir, title, population.Models, table.Rows, population.Curves, summary);
+        StudyReport.Write(outDir, title, population, table, summary);
 }

@@ -112,7 +112,7 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
             }
             lost.Token.ThrowIfCancellationRequested();
             bool recorded = store.Complete(trial.Id, workerId, new TrialOutcome(status, Json(runJson), metrics, dir));
-            log?.Invoke($"[{workerId}] trial {trial.Id[..12]} {StatusName(status)}: test acc {metrics["test_accuracy"]:P2}{(recorded ? "" : " (already recorded by another worker)")}");
+            log?.Invoke($"[{workerId}] trial {trial.Id[..12]} {(string?)runJson["status"] ?? StatusName(status)}: test acc {metrics["test_accuracy"]:P2}{(recorded ? "" : " (already recorded by another worker)")}");
             return recorded;
         }
         catch (OperationCanceledException) when (!cancel.IsCancellationRequested)

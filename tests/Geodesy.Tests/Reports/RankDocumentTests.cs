@@ -95,4 +95,22 @@ public sealed class RankDocumentTests : IDisposable
         }
         Assert.Equal(4, checkedRows);
     }
+
+    [Fact]
+    public void Report_StatesTheDesign_AndListsThePartialRankingAndTheExcludedTrials()
+    {
+        var (_, table, population) = StudyPipeline.Rank(_store, null);
+        string dir = _tmp["report"];
+        var files = StudyPipeline.Report(dir, population, table, "synthetic", new Dictionary<string, string>());
+        foreach (var png in new[] { "tau.png", "psi.png", "cmi.png", "psi-per-hparam.png", "curves.png" }) Assert.Contains(png, files);
+        Assert.Contains(files, f => f.StartsWith("scatter-", StringComparison.Ordinal));
+        string html = System.Net.WebUtility.HtmlDecode(File.ReadAllText(Path.Combine(dir, "report.html")));
+        Assert.Contains("lr ∈ {0.01, 0.03, 0.1} × batch ∈ {32, 64, 128} × width ∈ {16, 64, 256} (27 combinations)", html);
+        Assert.Contains("train until the train cross-entropy is below 0.01 (at most 40 epochs", html);
+        Assert.Contains("<table id=\"partial\">", html);
+        Assert.Contains("4 (skipped: needs the initial weights)", html);
+        Assert.Contains("<table id=\"excluded\">", html);
+        foreach (var e in population.Excluded) Assert.Contains(e.Reason, html);
+        Assert.Contains("3 max-epochs, 1 diverged, 1 failed", html);
+    }
 }
