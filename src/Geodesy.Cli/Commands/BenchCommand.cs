@@ -210,10 +210,11 @@ public static class BenchCommand
         var python = new Option<string>("--python") { Description = "Python interpreter with Debian's python3-torch", DefaultValueFactory = _ => "/usr/bin/python3" };
         var reps = new Option<int>("--reps") { Description = "Timed repetitions per round of the gradient and product items", DefaultValueFactory = _ => 20 };
         var workDir = new Option<string?>("--work-dir") { Description = "Keep the files handed to Python (digits, weights, job) in DIR (default: a temporary folder)" };
+        var keepOpenBlas = new Option<bool>("--keep-openblas-env") { Description = "Pass OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE on to Python (default: removed, so OpenBLAS picks its own kernel)" };
         var threads = CommonOptions.Threads();
         var seed = CommonOptions.Seed();
         var json = CommonOptions.Json();
-        foreach (var o in new Option[] { rounds, items, python, reps, workDir, threads, seed, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { rounds, items, python, reps, workDir, keepOpenBlas, threads, seed, json }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             CommonOptions.ApplyThreads(parse.GetValue(threads));
@@ -222,6 +223,7 @@ public static class BenchCommand
             {
                 Rounds = parse.GetValue(rounds), Threads = TorchSharp.torch.get_num_threads(), Seed = parse.GetValue(seed),
                 Python = parse.GetValue(python)!, Reps = parse.GetValue(reps), WorkDir = parse.GetValue(workDir),
+                KeepOpenBlasEnvironment = parse.GetValue(keepOpenBlas),
                 Items = parse.GetValue(items) is { } list
                     ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     : PeerItems.All.Select(i => i.Name).ToArray(),

@@ -75,6 +75,8 @@ public sealed record PeerBenchOptions
     public double Tol { get; init; } = 1e-3;
     public long LanczosMaxMatvecs { get; init; } = 1000;
     public int HutchinsonProbes { get; init; } = 100;
+    /// <summary>Pass OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE on to Python (by default they are removed, so OpenBLAS picks its own kernel).</summary>
+    public bool KeepOpenBlasEnvironment { get; init; }
     /// <summary>Keep the exchanged files here (null: a temporary folder, deleted afterwards).</summary>
     public string? WorkDir { get; init; }
     /// <summary>Longest wait for one reply of the PyTorch side.</summary>
@@ -88,6 +90,7 @@ public sealed record PeerBenchOptions
         if (Threads < 1) throw new InputException($"--threads must be at least 1 (got {Threads})");
         if (Reps < 1) throw new InputException($"--reps must be at least 1 (got {Reps})");
         if (WarmupReps < 0) throw new InputException($"--warmup must be at least 0 (got {WarmupReps})");
+        if (!File.Exists(Python)) throw new InputException($"--python: '{Python}' does not exist; {PythonPeer.InstallHint}");
         if (Items.Count == 0) throw new InputException("--items: name at least one work item");
         foreach (var name in Items) PeerItems.Find(name);
         if (Items.Distinct().Count() != Items.Count) throw new InputException("--items: an item is named twice");
@@ -123,6 +126,7 @@ public static class PeerBenchmark
     {
         options.Validate();
         var items = options.Items.Select(PeerItems.Find).ToArray();
+        PythonPeer.CheckImports(options.Python, TimeSpan.FromMinutes(2));
         bool ownFolder = options.WorkDir is null;
         string folder = options.WorkDir ?? Path.Combine(Path.GetTempPath(), "geodesy-peer-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(folder);
@@ -131,7 +135,7 @@ public static class PeerBenchmark
             using var geodesy = new GeodesyPeer(options, log);
             string job = geodesy.WriteFiles(folder);
             log($"peer: starting {options.Python} (PyTorch side) in {folder}");
-            using var python = PythonPeer.Start(options.Python, job, options.ItemTimeout);
+            using var python = PythonPeer.Start(options.Python, job, options.ItemTimeout, removeOpenBlasVariables: !options.KeepOpenBlasEnvironment);
 
             log("peer: warm-up round");
             foreach (var item in items)

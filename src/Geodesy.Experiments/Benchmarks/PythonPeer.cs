@@ -34,8 +34,37 @@ public sealed class PythonPeer : IDisposable
     /// <summary>What the child reported about itself: torch version and config, thread pools, OpenBLAS kernel, loaded libraries.</summary>
     public JsonObject Libraries { get; private set; }
 
+    /// <summary>
+    /// Fails fast, before any Geodesy work, when <paramref name="python"/> cannot import torch and
+    /// numpy; the message says what to install.
+    /// </summary>
+    public static void CheckImports(string python, TimeSpan timeout)
+    {
+        var psi = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "-c", "import numpy, torch" }) psi.ArgumentList.Add(a);
+        try
+        {
+            using var p = Process.Start(psi) ?? throw new ComputationException($"could not start '{python}'");
+            var stderr = p.StandardError.ReadToEndAsync();
+            if (!p.WaitForExit(timeout))
+            {
+                p.Kill(entireProcessTree: true);
+                throw new ComputationException($"'{python} -c \"import numpy, torch\"' did not finish within {timeout.TotalSeconds:F0} s");
+            }
+            if (p.ExitCode != 0)
+            {
+                string last = stderr.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault()?.Trim() ?? $"exit code {p.ExitCode}";
+                throw new ComputationException($"{python} cannot import the PyTorch side's modules ({last}); {InstallHint}");
+            }
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InputException($"--python: cannot run '{python}': {e.Message}");
+        }
+    }
+
     /// <summary>Writes peer.py into the job's folder and starts it; returns once it has loaded data and models.</summary>
-    public static PythonPeer Start(string python, string jobPath, TimeSpan timeout)
+    public static PythonPeer Start(string python, string jobPath, TimeSpan timeout, bool removeOpenBlasVariables = true)
     {
         if (!File.Exists(python)) throw new InputException($"--python: '{python}' does not exist; {InstallHint}");
         string script = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(jobPath))!, "peer.py");
@@ -50,7 +79,13 @@ public sealed class PythonPeer : IDisposable
         };
         psi.ArgumentList.Add(script);
         psi.ArgumentList.Add(jobPath);
-        foreach (var name in RemovedVariables) psi.Environment.Remove(name);
+        // What the user's environment held, reported, whether removed or passed on.
+        var openBlas = new JsonObject { ["removed"] = removeOpenBlasVariables };
+        foreach (var name in RemovedVariables)
+        {
+            openBlas[name] = psi.Environment.TryGetValue(name, out var value) ? value : null;
+            if (removeOpenBlasVariables) psi.Environment.Remove(name);
+        }
         psi.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
         psi.Environment["PYTHONUNBUFFERED"] = "1";
         Process process;
@@ -69,7 +104,7 @@ public sealed class PythonPeer : IDisposable
         {
             var ready = peer.ReadReply("start-up");
             peer.Libraries = ready["libraries"] as JsonObject ?? new JsonObject();
-            peer.Libraries["removed_environment"] = new JsonArray(RemovedVariables.Select(v => (JsonNode)v).ToArray());
+            peer.Libraries["openblas_environment"] = openBlas;
             return peer;
         }
         catch
