@@ -217,8 +217,8 @@ public static class CurvatureCommand
                     comparison.Insert(0, "matrix", compared.Name);
                     root["comparison"] = comparison;
                 }
-                report.Cost["matvecs"] = results.Sum(r => r.Matvecs);
-                report.Cost["gradients"] = problem.GradientPasses;
+                report.Cost["matvecs"] = problem.Cost.Products;
+                report.Cost["gradients"] = problem.Cost.GradientPasses;
                 report.Provenance["seed"] = settings.Seed;
                 report.Provenance["data_sha256"] = prefix is int p
                     ? Provenance.Sha256Hex(Encoding.UTF8.GetBytes($"geodesy-curvature-data/1\n{split.Sha256}\nfirst={p}\n"))
