@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Geodesy.Core.Curvature;
@@ -43,7 +44,7 @@ internal sealed class ForwardCache(nn.Module model, long capBytes)
         using var _ = no_grad();
         var current = State().ToArray();
         bool same = current.Length == _snapshot.Length;
-        for (int i = 0; same && i < current.Length; i++) same = current[i].equal(_snapshot[i]).all().item<bool>();
+        for (int i = 0; same && i < current.Length; i++) same = current[i].allclose(_snapshot[i], rtol: 0, atol: 0); // exact equality, one native call
         if (!same) Clear();
     }
 
