@@ -89,7 +89,11 @@ public sealed class CurvatureSession : IDisposable
         ctx.Gradients += spent.GradientPasses;
     }
 
-    public void Dispose() => _copy?.Dispose();
+    public void Dispose()
+    {
+        Problem.ReleaseKeptForwards(); // the forwards kept between products are native memory: free them now
+        _copy?.Dispose();
+    }
 }
 
 /// <summary>Largest Hessian eigenvalue by Lanczos (the sharpness of the minimum in curvature terms).</summary>
