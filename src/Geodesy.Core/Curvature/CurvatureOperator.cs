@@ -28,6 +28,7 @@ public abstract class CurvatureOperator : ILinearOperator
     public long Applications { get; private set; }
     /// <summary>"r-operator" or "double-backprop": how the products are computed.</summary>
     public string Method => PearlmutterPlan.MethodName(_plan);
+    public string ProductMethod => Method;
 
     public Tensor Apply(Tensor v)
     {

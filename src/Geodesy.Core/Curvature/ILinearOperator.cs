@@ -16,6 +16,11 @@ public interface ILinearOperator
     /// <summary>Returns A v for a 1-D tensor v of length <see cref="Dimension"/> (a new tensor).</summary>
     Tensor Apply(Tensor v);
     long Applications { get; }
+    /// <summary>
+    /// How a product is computed: "r-operator" or "double-backprop" for the curvature matrices of a
+    /// problem (<see cref="CurvatureOperator.Method"/>), the inner operator's for wrappers, "explicit" otherwise.
+    /// </summary>
+    string ProductMethod => "explicit";
 }
 
 /// <summary>How a curvature-matrix product goes through the model; both ways are exact.</summary>

@@ -128,6 +128,7 @@ internal sealed class TimedOperator(ILinearOperator inner) : ILinearOperator
     public string Name => inner.Name;
     public TorchSharp.torch.ScalarType DType => inner.DType;
     public long Applications => inner.Applications;
+    public string ProductMethod => inner.ProductMethod;
 
     public TorchSharp.torch.Tensor Apply(TorchSharp.torch.Tensor v)
     {

@@ -114,3 +114,31 @@ public class KeptForwardTests
         Assert.Equal(new CostSnapshot(0, 0, 0, 0), p.Cost.Since(cost));
     }
 }
+
+/// <summary>The Core registry of curvature matrices and the product method every operator reports.</summary>
+public class CurvatureMatrixRegistryTests
+{
+    [Fact]
+    public void EveryMatrix_BuildsItsOperator_AndReportsItsProductMethod()
+    {
+        Assert.Equal(["hessian", "ggn", "fisher", "empirical-fisher", "gradient-covariance"], CurvatureMatrices.Names);
+        foreach (var (name, method) in new[] { ("mlp-relu", "r-operator"), ("cnn-train", "double-backprop") })
+        {
+            var p = CurvatureCases.Problem(name);
+            foreach (var matrix in CurvatureMatrices.All)
+            {
+                ILinearOperator op = matrix.Create(p);
+                Assert.Equal(matrix.Name, op.Name);
+                Assert.Equal(method, op.ProductMethod);
+                Assert.Equal(method, new BlockOperator(op, 0, 3).ProductMethod);
+                Assert.Equal(method, op.WithShift(1).ProductMethod);
+            }
+        }
+        Assert.Equal("double-backprop", ((ILinearOperator)CurvatureMatrices.Find("ggn").Create(CurvatureCases.Problem("mlp-relu"),
+            new CurvatureMatrixOptions { Method = CurvatureProductMethod.DoubleBackprop })).ProductMethod);
+        var e = Assert.Throws<Geodesy.Core.InputException>(() => CurvatureMatrices.Find("hessain"));
+        Assert.Contains("known: hessian, ggn", e.Message);
+        using var dense = eye(3, dtype: ScalarType.Float64);
+        Assert.Equal("explicit", ((ILinearOperator)new DenseOperator(dense)).ProductMethod);
+    }
+}
