@@ -6,7 +6,7 @@ namespace Geodesy.Core.Curvature;
 
 /// <summary>
 /// An orthonormal basis kept as the rows of one [capacity, dim] tensor, with full
-/// reorthogonalization (classical Gram-Schmidt applied twice, "twice is enough").
+/// reorthogonalization (classical Gram-Schmidt with the DGKS correction, see <see cref="Orthogonalize(Tensor, out double)"/>).
 /// Shared by Lanczos and stochastic Lanczos quadrature.
 /// </summary>
 internal sealed class KrylovBasis : IDisposable
