@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Geodesy.Core.Curvature;
 
 /// <summary>
-/// A symmetric linear operator on the flat parameter vector (DESIGN.md order). Algorithms see
+/// A symmetric linear operator on the flat parameter vector (the model's parameters in nn.Sequential order, each row-major). Algorithms see
 /// only this; <see cref="Applications"/> is the exact number of products computed so far and is
 /// reported with every result.
 /// </summary>
