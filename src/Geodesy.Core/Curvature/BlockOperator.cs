@@ -46,6 +46,7 @@ public sealed class BlockOperator : ILinearOperator
     public string Block { get; }
     public string Name => _inner.Name;
     public ScalarType DType => _inner.DType;
+    public string ProductMethod => _inner.ProductMethod;
     public long Applications { get; private set; }
 
     public Tensor Apply(Tensor v)

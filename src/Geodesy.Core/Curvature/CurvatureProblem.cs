@@ -32,6 +32,12 @@ public sealed record CurvatureOptions
     public bool IncludeWeightDecay { get; init; }
     /// <summary>Seed of the dropout masks in <see cref="CurvatureMode.Train"/> (mask of batch b uses seed + b).</summary>
     public long DropoutSeed { get; init; }
+    /// <summary>
+    /// Bytes of R-operator forward passes (activations, masks, softmax, per batch) kept between
+    /// products on the same data and weights; batches beyond it are recomputed at every product
+    /// (streaming). 0 keeps nothing. Default 256 MiB.
+    /// </summary>
+    public long ForwardCacheBytes { get; init; } = 256L << 20;
 }
 
 /// <summary>Loss, flat gradient and accuracy of a model over a whole data set.</summary>
@@ -88,8 +94,21 @@ public sealed class CurvatureProblem
     public CurvatureMode Mode => Options.Mode;
     /// <summary>The weight decay that enters the loss: wd when included, otherwise 0.</summary>
     public double EffectiveWeightDecay => Options.IncludeWeightDecay ? Options.WeightDecay : 0.0;
-    /// <summary>Number of full passes over the data that computed gradients (for the "cost" report).</summary>
-    public long GradientPasses { get; internal set; }
+    /// <summary>What every computation on this problem cost (products, gradient passes, forwards).</summary>
+    public CostMeter Cost { get; } = new();
+
+    private PearlmutterPlan? _plan;
+    private bool _planned;
+
+    /// <summary>The R-operator plan of the model (shared by every operator, with its kept forwards), or null when unsupported.</summary>
+    internal PearlmutterPlan? Plan
+    {
+        get
+        {
+            if (!_planned) { _plan = PearlmutterPlan.TryCreate(this); _planned = true; }
+            return _plan;
+        }
+    }
 
     internal IReadOnlyList<Parameter> Parameters => _parameters;
     internal IReadOnlyList<(string Name, long Offset, long Length, long[] Shape)> Layout => _layout;
@@ -124,6 +143,7 @@ public sealed class CurvatureProblem
             if (buffer.is_floating_point() && !AllFinite(buffer))
                 throw new InputException($"curvature: buffer {name} has non-finite values (NaN or Inf)");
 
+        if (Options.ForwardCacheBytes < 0) throw new InputException($"curvature: the forward cache size must be >= 0 bytes, got {Options.ForwardCacheBytes}");
         if (Options.BatchSize < 1) throw new InputException($"curvature: batch size must be >= 1, got {Options.BatchSize}");
         if (!double.IsFinite(Options.WeightDecay) || Options.WeightDecay < 0)
             throw new InputException($"curvature: weight decay must be finite and >= 0, got {Options.WeightDecay}");
@@ -217,6 +237,7 @@ public sealed class CurvatureProblem
     internal Tensor Forward(Batch b)
     {
         PrepareBatch(b);
+        Cost.CountForward(b.Count);
         return Model.call(BatchInputs(b));
     }
 
@@ -277,6 +298,9 @@ public sealed class CurvatureProblem
     /// </summary>
     public LossAndGradientResult LossAndGradient() => LossAndGradient(EffectiveWeightDecay);
 
+    /// <summary>Drops the forwards kept between products (they are also dropped when the weights change).</summary>
+    public void ReleaseKeptForwards() => _plan?.Cache.Clear();
+
     /// <summary>The gradient of the mean cross-entropy alone (no weight decay).</summary>
     internal Tensor DataGradient()
     {
@@ -310,7 +334,7 @@ public sealed class CurvatureProblem
             loss += 0.5 * weightDecay * w.dot(w).ToDouble();
             gradient.add_(w, alpha: weightDecay);
         }
-        GradientPasses++;
+        Cost.CountGradientPass();
         return new LossAndGradientResult(loss, gradient.MoveToOuterDisposeScope(), (double)correct / Count);
     }
 

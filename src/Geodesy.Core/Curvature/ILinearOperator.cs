@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Geodesy.Core.Curvature;
 
 /// <summary>
-/// A symmetric linear operator on the flat parameter vector (PyTorch parameter order, docs/models.md). Algorithms see
+/// A symmetric linear operator on the flat parameter vector (the model's parameters in nn.Sequential order, each row-major). Algorithms see
 /// only this; <see cref="Applications"/> is the exact number of products computed so far and is
 /// reported with every result.
 /// </summary>
@@ -16,6 +16,11 @@ public interface ILinearOperator
     /// <summary>Returns A v for a 1-D tensor v of length <see cref="Dimension"/> (a new tensor).</summary>
     Tensor Apply(Tensor v);
     long Applications { get; }
+    /// <summary>
+    /// How a product is computed: "r-operator" or "double-backprop" for the curvature matrices of a
+    /// problem (<see cref="CurvatureOperator.Method"/>), the inner operator's for wrappers, "explicit" otherwise.
+    /// </summary>
+    string ProductMethod => "explicit";
 }
 
 /// <summary>How a curvature-matrix product goes through the model; both ways are exact.</summary>

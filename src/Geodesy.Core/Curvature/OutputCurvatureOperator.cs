@@ -12,64 +12,30 @@ namespace Geodesy.Core.Curvature;
 /// J^T w from one more backward of the logits. GGN, Monte-Carlo Fisher, empirical Fisher and
 /// gradient covariance differ only in M (see <see cref="OutputProduct"/>).
 /// </summary>
-public abstract class OutputCurvatureOperator : ILinearOperator
+public abstract class OutputCurvatureOperator : CurvatureOperator
 {
-    private readonly PearlmutterPlan? _plan;
-
-    protected OutputCurvatureOperator(CurvatureProblem problem, CurvatureProductMethod method)
-    {
-        Problem = problem;
-        _plan = PearlmutterPlan.For(problem, method, Name);
-    }
-
-    /// <summary>"r-operator" or "double-backprop": how the products are computed.</summary>
-    public string Method => PearlmutterPlan.MethodName(_plan);
-
-    protected CurvatureProblem Problem { get; }
-    public long Dimension => Problem.Dimension;
-    public abstract string Name { get; }
-    public ScalarType DType => Problem.DType;
-    public long Applications { get; private set; }
+    private protected OutputCurvatureOperator(CurvatureProblem problem, CurvatureProductMethod method, string name)
+        : base(problem, method, name) { }
 
     /// <summary>
-    /// M_b z for one batch: <paramref name="logits"/> and <paramref name="jv"/> are [B, C] and
-    /// detached; the result must already carry the 1/N of the data mean.
+    /// M_b z for one batch: <paramref name="probabilities"/> (the softmax of the batch logits) and
+    /// <paramref name="jv"/> are [B, C] and detached; the result must already carry the 1/N of the data mean.
     /// </summary>
-    private protected abstract Tensor OutputProduct(Batch batch, Tensor logits, Tensor jv);
+    private protected abstract Tensor OutputProduct(Batch batch, Tensor probabilities, Tensor jv);
 
-    /// <summary>Adds terms outside the J^T M J sum (shift, rank-one correction) to the result.</summary>
-    private protected virtual void Finish(Tensor result, Tensor v) { }
+    private protected override void AddPlanProduct(PearlmutterPlan plan, Batch b, BatchForward forward, Tensor v, Tensor result) =>
+        plan.AddGaussNewtonProduct(forward, v, (p, jv) => OutputProduct(b, p, jv), result);
 
-    public Tensor Apply(Tensor v)
+    private protected override void AddAutogradProduct(Batch b, Tensor v, Tensor result)
     {
-        CurvatureProblem.CheckVector(v, Dimension, DType, Name);
-        using var scope = NewDisposeScope();
         var parameters = Problem.Parameters;
-        var vd = v.detach();
-        var result = zeros(Dimension, dtype: DType);
-        using (Problem.BeginPass())
-        {
-            foreach (var b in Problem.Batches())
-            {
-                if (_plan is not null)
-                {
-                    Problem.PrepareBatch(b);
-                    _plan.AddGaussNewtonProduct(Problem.BatchInputs(b), vd, (logits, jv) => OutputProduct(b, logits, jv), result);
-                    continue;
-                }
-                using var batchScope = NewDisposeScope();
-                var logits = Problem.Forward(b);
-                var u = zeros_like(logits, requires_grad: true);
-                var jtu = Autograd.Grad(logits, u, parameters, createGraph: true);
-                var dot = Models.ParameterVector.Concat(jtu).dot(vd);
-                var jv = Autograd.Grad(dot, [u], retainGraph: true)[0];
-                var w = OutputProduct(b, logits.detach(), jv.detach());
-                result.add_(Models.ParameterVector.Concat(Autograd.Grad(logits, w, parameters)));
-            }
-        }
-        Finish(result, vd);
-        Applications++;
-        return result.MoveToOuterDisposeScope();
+        var logits = Problem.Forward(b);
+        var u = zeros_like(logits, requires_grad: true);
+        var jtu = Autograd.Grad(logits, u, parameters, createGraph: true);
+        var dot = Models.ParameterVector.Concat(jtu).dot(v);
+        var jv = Autograd.Grad(dot, [u], retainGraph: true)[0];
+        var w = OutputProduct(b, Probabilities(logits.detach()), jv.detach());
+        result.add_(Models.ParameterVector.Concat(Autograd.Grad(logits, w, parameters)));
     }
 
     /// <summary>Softmax probabilities of detached logits, [B, C].</summary>
@@ -85,13 +51,12 @@ public abstract class OutputCurvatureOperator : ILinearOperator
 /// included. Exact; follows the model's current weights.
 /// </summary>
 public sealed class GgnOperator(CurvatureProblem problem, CurvatureProductMethod method = CurvatureProductMethod.Auto)
-    : OutputCurvatureOperator(problem, method)
+    : OutputCurvatureOperator(problem, method, "ggn")
 {
     public override string Name => "ggn";
 
-    private protected override Tensor OutputProduct(Batch batch, Tensor logits, Tensor jv)
+    private protected override Tensor OutputProduct(Batch batch, Tensor p, Tensor jv)
     {
-        var p = Probabilities(logits);
         var pz = p.mul(jv);
         return pz.sub(p.mul(pz.sum(1, keepdim: true))).div_(Problem.Count);
     }
@@ -108,13 +73,13 @@ public sealed class GgnOperator(CurvatureProblem problem, CurvatureProductMethod
 /// (g_i = J_i^T (p_i - e_{y_i})). Never includes weight decay.
 /// </summary>
 public sealed class EmpiricalFisherOperator(CurvatureProblem problem, CurvatureProductMethod method = CurvatureProductMethod.Auto)
-    : OutputCurvatureOperator(problem, method)
+    : OutputCurvatureOperator(problem, method, "empirical-fisher")
 {
     public override string Name => "empirical-fisher";
 
-    private protected override Tensor OutputProduct(Batch batch, Tensor logits, Tensor jv)
+    private protected override Tensor OutputProduct(Batch batch, Tensor p, Tensor jv)
     {
-        var d = Probabilities(logits).sub(nn.functional.one_hot(Problem.BatchLabels(batch), Problem.NumClasses).to_type(DType));
+        var d = p.sub(nn.functional.one_hot(Problem.BatchLabels(batch), Problem.NumClasses).to_type(DType));
         return OuterProduct(d, jv).div_(Problem.Count);
     }
 }
@@ -129,16 +94,16 @@ public sealed class GradientCovarianceOperator : OutputCurvatureOperator
     private readonly Tensor _meanGradient;
 
     public GradientCovarianceOperator(CurvatureProblem problem, CurvatureProductMethod method = CurvatureProductMethod.Auto)
-        : base(problem, method)
+        : base(problem, method, "gradient-covariance")
     {
         _meanGradient = problem.DataGradient().DetachFromDisposeScope();
     }
 
     public override string Name => "gradient-covariance";
 
-    private protected override Tensor OutputProduct(Batch batch, Tensor logits, Tensor jv)
+    private protected override Tensor OutputProduct(Batch batch, Tensor p, Tensor jv)
     {
-        var d = Probabilities(logits).sub(nn.functional.one_hot(Problem.BatchLabels(batch), Problem.NumClasses).to_type(DType));
+        var d = p.sub(nn.functional.one_hot(Problem.BatchLabels(batch), Problem.NumClasses).to_type(DType));
         return OuterProduct(d, jv).div_(Problem.Count);
     }
 
@@ -157,7 +122,7 @@ public sealed class MonteCarloFisherOperator : OutputCurvatureOperator
     private readonly Tensor _sampledLabels;
 
     public MonteCarloFisherOperator(CurvatureProblem problem, int samplesPerInput = 1, long seed = 0, CurvatureProductMethod method = CurvatureProductMethod.Auto)
-        : base(problem, method)
+        : base(problem, method, "fisher")
     {
         if (samplesPerInput < 1) throw new InputException($"monte-carlo fisher: samples per input must be >= 1, got {samplesPerInput}");
         SamplesPerInput = samplesPerInput;
@@ -171,9 +136,8 @@ public sealed class MonteCarloFisherOperator : OutputCurvatureOperator
     /// <summary>The labels drawn at construction, int64 [N, S] (a copy).</summary>
     public Tensor SampledLabels => _sampledLabels.clone();
 
-    private protected override Tensor OutputProduct(Batch batch, Tensor logits, Tensor jv)
+    private protected override Tensor OutputProduct(Batch batch, Tensor p, Tensor jv)
     {
-        var p = Probabilities(logits);
         var labels = _sampledLabels.narrow(0, batch.Start, batch.Count);
         // D [B, S, C]: p_i - e_{y~_is}; M z = (1/S) sum_s d_s (d_s . z).
         var d = p.unsqueeze(1).sub(nn.functional.one_hot(labels, Problem.NumClasses).to_type(DType));

@@ -20,7 +20,7 @@ public sealed record TraceEstimate(double Estimate, double StdErr, int SamplesPe
 public sealed class PerExampleGradients
 {
     private readonly CurvatureProblem _problem;
-    private readonly List<LayerForm>? _plan;
+    private readonly List<ClosedForm>? _plan;
 
     public PerExampleGradients(CurvatureProblem problem, bool forceLoop = false)
     {
@@ -141,7 +141,7 @@ public sealed class PerExampleGradients
                 onChunk(b.Start, chunk);
             }
         }
-        _problem.GradientPasses++;
+        _problem.Cost.CountGradientPass();
     }
 
     /// <summary>||g_i||^2 for all examples (closed forms need no [B, P] matrix for Linear layers).</summary>
@@ -164,11 +164,11 @@ public sealed class PerExampleGradients
                 using var scope = NewDisposeScope();
                 var sq = zeros(b.Count, dtype: _problem.DType);
                 foreach (var r in Backprop(b, LabelsOf(b, labels)))
-                    sq.add_(r.Form.SquaredNorms(r.Input, r.OutputGradient));
+                    sq.add_(r.Form.Derivatives.PerExampleSquaredNorms(r.Input, r.OutputGradient));
                 Array.Copy(sq.to_type(ScalarType.Float64).data<double>().ToArray(), 0, result, b.Start, b.Count);
             }
         }
-        _problem.GradientPasses++;
+        _problem.Cost.CountGradientPass();
         return result;
     }
 
@@ -182,6 +182,7 @@ public sealed class PerExampleGradients
         {
             // Each example alone: B small passes instead of B backward passes through the whole batch.
             var x = _problem.BatchInputs(b);
+            _problem.Cost.CountForward(b.Count);
             for (long i = 0; i < b.Count; i++)
             {
                 using var scope = NewDisposeScope();
@@ -209,7 +210,7 @@ public sealed class PerExampleGradients
 
     // ---- closed forms ----
 
-    private sealed record LayerRecord(LayerForm Form, Tensor Input, Tensor Output)
+    private sealed record LayerRecord(ClosedForm Form, Tensor Input, Tensor Output)
     {
         public Tensor OutputGradient { get; set; } = null!;
     }
@@ -223,6 +224,7 @@ public sealed class PerExampleGradients
     {
         var model = (SequentialModel)_problem.Model;
         _problem.PrepareBatch(b);
+        _problem.Cost.CountForward(b.Count);
         var input = _problem.BatchInputs(b);
         var x = model.FlattenInput ? input.reshape(input.shape[0], -1) : input;
         var records = new List<LayerRecord>();
@@ -246,117 +248,35 @@ public sealed class PerExampleGradients
         var result = empty(rows, _problem.Dimension, dtype: _problem.DType);
         foreach (var r in records)
         {
-            var (weight, bias) = r.Form.Gradients(r.Input, r.OutputGradient);
-            result.narrow(1, r.Form.Parameters.Weight!.Offset, weight.shape[1]).copy_(weight);
-            if (bias is not null) result.narrow(1, r.Form.Parameters.Bias!.Offset, bias.shape[1]).copy_(bias);
+            var (weight, bias) = r.Form.Derivatives.PerExampleGradients(r.Input, r.OutputGradient);
+            var parameters = r.Form.Derivatives.Parameters;
+            result.narrow(1, parameters.Weight!.Offset, weight.shape[1]).copy_(weight);
+            if (bias is not null) result.narrow(1, parameters.Bias!.Offset, bias.shape[1]).copy_(bias);
         }
         return result;
     }
 
-    /// <summary>The closed forms of the model's layers, or null when some layer has none.</summary>
-    private static List<LayerForm>? ClosedFormPlan(CurvatureProblem problem)
+    /// <summary>A parameterized layer of the model and its entry in the derivative table.</summary>
+    private sealed record ClosedForm(int LayerIndex, LayerDerivatives Derivatives);
+
+    /// <summary>
+    /// The parameterized layers with their derivatives, or null when some layer has none or makes
+    /// examples interact (BatchNorm with batch statistics). Parameter-free layers need no entry:
+    /// the backward to the layer outputs goes through libtorch's autograd.
+    /// </summary>
+    private static List<ClosedForm>? ClosedFormPlan(CurvatureProblem problem)
     {
         if (problem.Model is not SequentialModel model) return null;
-        var plan = new List<LayerForm>();
+        var plan = new List<ClosedForm>();
         for (int i = 0; i < model.Layers.Count; i++)
         {
             var layer = model.Layers[i];
-            bool hasParameters = layer.parameters().Any();
-            LayerForm? form = layer switch
-            {
-                Linear => new LinearForm(),
-                Conv2d c when ClosedFormLayers.IsPlainConv(c) => new Conv2dForm(c),
-                BatchNorm bn => ClosedFormLayers.IsFixedAffine(bn, problem.Mode)
-                    ? (hasParameters ? new BatchNormForm(bn) : null)
-                    : new Unsupported(),
-                _ => hasParameters ? new Unsupported() : null,
-            };
-            if (form is null) continue;
-            if (form is Unsupported || LayerParameters.Locate(problem, i, layer) is not { HasParameters: true } parameters) return null;
-            form.LayerIndex = i;
-            form.Parameters = parameters;
-            plan.Add(form);
+            if (layer is BatchNorm bn && !ClosedFormLayers.IsFixedAffine(bn, problem.Mode)) return null;
+            if (!layer.parameters().Any()) continue;
+            if (LayerDerivatives.For(problem, i, layer) is not { HasParameters: true } derivatives) return null;
+            plan.Add(new ClosedForm(i, derivatives));
         }
         // Every parameter must belong to a layer with a closed form.
-        return LayerParameters.CoverAll(problem, plan.Select(f => f.Parameters).ToList()) ? plan : null;
-    }
-
-    /// <summary>Per-example gradients of one layer's parameters from its input and output gradient.</summary>
-    private abstract class LayerForm
-    {
-        public int LayerIndex { get; set; }
-        public LayerParameters Parameters { get; set; } = LayerParameters.None;
-        public bool HasBias => Parameters.Bias is not null;
-
-        /// <summary>[B, weight numel] and [B, bias numel] (null without bias), flattened row-major.</summary>
-        public abstract (Tensor Weight, Tensor? Bias) Gradients(Tensor input, Tensor outputGradient);
-
-        public virtual Tensor SquaredNorms(Tensor input, Tensor outputGradient)
-        {
-            var (w, bias) = Gradients(input, outputGradient);
-            var sq = w.square().sum(1);
-            return bias is null ? sq : sq.add_(bias.square().sum(1));
-        }
-    }
-
-    private sealed class Unsupported : LayerForm
-    {
-        public override (Tensor Weight, Tensor? Bias) Gradients(Tensor input, Tensor outputGradient) => throw new InvalidOperationException();
-    }
-
-    /// <summary>y = x W^T + b: grad W_i = sum over positions of g a^T, grad b_i = sum of g.</summary>
-    private sealed class LinearForm : LayerForm
-    {
-        public override (Tensor Weight, Tensor? Bias) Gradients(Tensor input, Tensor outputGradient)
-        {
-            long b = input.shape[0];
-            if (input.dim() == 2)
-            {
-                var w = outputGradient.unsqueeze(2).mul(input.unsqueeze(1)).reshape(b, -1);
-                return (w, HasBias ? outputGradient : null);
-            }
-            var a = input.reshape(b, -1, input.shape[^1]);
-            var g = outputGradient.reshape(b, -1, outputGradient.shape[^1]);
-            return (g.transpose(1, 2).bmm(a).reshape(b, -1), HasBias ? g.sum(1) : null);
-        }
-
-        // ||g a^T||^2 = ||g||^2 ||a||^2: no outer product needed.
-        public override Tensor SquaredNorms(Tensor input, Tensor outputGradient)
-        {
-            if (input.dim() != 2) return base.SquaredNorms(input, outputGradient);
-            var gg = outputGradient.square().sum(1);
-            var sq = gg.mul(input.square().sum(1));
-            return HasBias ? sq.add_(gg) : sq;
-        }
-    }
-
-    /// <summary>grad W_i = g_i [Cout, L] times unfold(x_i)^T [L, Cin k k]; grad b_i = g_i summed over positions.</summary>
-    private sealed class Conv2dForm(Conv2d conv) : LayerForm
-    {
-        public override (Tensor Weight, Tensor? Bias) Gradients(Tensor input, Tensor outputGradient)
-        {
-            long b = input.shape[0];
-            var k = conv.kernel_size;
-            var patches = nn.functional.unfold(input, (k[0], k[1]),
-                dilation: (conv.dilation[0], conv.dilation[1]), padding: (conv.padding![0], conv.padding[1]), stride: (conv.stride[0], conv.stride[1]));
-            var g = outputGradient.reshape(b, outputGradient.shape[1], -1);
-            var w = g.bmm(patches.transpose(1, 2)).reshape(b, -1);
-            return (w, HasBias ? g.sum(2) : null);
-        }
-    }
-
-    /// <summary>Eval-mode BatchNorm y = x_hat w + b: grad w_i = sum over positions of g x_hat, grad b_i = sum of g.</summary>
-    private sealed class BatchNormForm(BatchNorm bn) : LayerForm
-    {
-        public override (Tensor Weight, Tensor? Bias) Gradients(Tensor input, Tensor outputGradient)
-        {
-            long b = input.shape[0], c = input.shape[1];
-            var x = input.reshape(b, c, -1);
-            var g = outputGradient.reshape(b, c, -1);
-            var mean = bn.running_mean!.detach().view(1, c, 1);
-            var invStd = bn.running_var!.detach().add(bn.eps).rsqrt().view(1, c, 1);
-            var xHat = x.sub(mean).mul(invStd);
-            return (g.mul(xHat).sum(2), HasBias ? g.sum(2) : null);
-        }
+        return LayerParameters.CoverAll(problem, plan.Select(f => f.Derivatives.Parameters).ToList()) ? plan : null;
     }
 }

@@ -18,6 +18,7 @@ public sealed class ShiftedOperator : ILinearOperator
     public long Dimension => _inner.Dimension;
     public string Name => _inner.Name;
     public ScalarType DType => _inner.DType;
+    public string ProductMethod => _inner.ProductMethod;
     public long Applications { get; private set; }
 
     public Tensor Apply(Tensor v)

@@ -77,16 +77,23 @@ public sealed class CurvatureSession : IDisposable
         }
     }
 
-    /// <summary>Adds the cost of <paramref name="matvecs"/> Hessian-vector products to the context's counters.</summary>
-    public void CountMatvecs(MeasureContext ctx, long matvecs)
+    private CostSnapshot _charged;
+
+    /// <summary>Adds what the problem's cost meter counted since the last charge to the context's counters.</summary>
+    public void Charge(MeasureContext ctx)
     {
-        ctx.Matvecs += matvecs;
-        // Each product is one forward and a double backward over every example of the subset.
-        ctx.ForwardExamples += matvecs * Examples;
-        ctx.Gradients += matvecs;
+        var spent = Problem.Cost.Since(_charged);
+        _charged = Problem.Cost.Snapshot();
+        ctx.Matvecs += spent.Products;
+        ctx.ForwardExamples += spent.ForwardExamples;
+        ctx.Gradients += spent.GradientPasses;
     }
 
-    public void Dispose() => _copy?.Dispose();
+    public void Dispose()
+    {
+        Problem.ReleaseKeptForwards(); // the forwards kept between products are native memory: free them now
+        _copy?.Dispose();
+    }
 }
 
 /// <summary>Largest Hessian eigenvalue by Lanczos (the sharpness of the minimum in curvature terms).</summary>
@@ -106,7 +113,7 @@ public sealed class HessianTopEigenvalueMeasure() : Measure("hessian-top-eigenva
             MaxMatvecs = context.Options.EigenMatvecs,
             Seed = MeasureData.SeedFor(context, Name),
         });
-        session.CountMatvecs(context, r.Matvecs);
+        session.Charge(context);
         if (r.Status == SolverStatus.Diverged || r.Eigenvalues.Length == 0)
             throw new ComputationException($"{Name}: Lanczos {r.Status.ToSnakeCase()} after {r.Matvecs} Hessian-vector products");
         // The residual bounds the distance to the nearest eigenvalue; it is not a standard error.
@@ -134,7 +141,7 @@ public sealed class HessianTraceMeasure() : Measure("hessian-trace", MeasureFami
             MaxMatvecs = context.Options.TraceMatvecs,
             Seed = MeasureData.SeedFor(context, Name),
         });
-        session.CountMatvecs(context, r.Matvecs);
+        session.Charge(context);
         if (r.Status == SolverStatus.Diverged) throw new ComputationException($"{Name}: the Hessian-vector products were not finite");
         return new MeasureValue(r.Estimate, r.StdErr, new Dictionary<string, double>
         {
@@ -155,13 +162,9 @@ public sealed class FisherTraceMeasure() : Measure("fisher-trace", MeasureFamily
         using var scope = NewDisposeScope();
         using var session = CurvatureSession.Open(context, Name);
         var perExample = new PerExampleGradients(session.Problem);
-        long passesBefore = session.Problem.GradientPasses;
         int samples = context.Options.FisherSamples;
         var r = perExample.FisherTrace(samples, MeasureData.SeedFor(context, Name));
-        long passes = session.Problem.GradientPasses - passesBefore;
-        // One forward to draw the labels, then one forward and backward per pass over the subset.
-        context.ForwardExamples += (1 + passes) * session.Examples;
-        context.Gradients += passes;
+        session.Charge(context);
         if (!double.IsFinite(r.Estimate)) throw new ComputationException($"{Name}: the per-example gradients were not finite");
         return new MeasureValue(r.Estimate, double.IsFinite(r.StdErr) ? r.StdErr : null, new Dictionary<string, double>
         {
@@ -186,7 +189,7 @@ public sealed class TraceOverFrobeniusMeasure() : Measure("trace-over-frobenius"
             MaxMatvecs = context.Options.TraceMatvecs,
             Seed = MeasureData.SeedFor(context, Name),
         });
-        session.CountMatvecs(context, r.Matvecs);
+        session.Charge(context);
         if (r.Status == SolverStatus.Diverged || double.IsNaN(r.Estimate))
             throw new ComputationException($"{Name}: the Hessian-vector products were not finite or all zero");
         return new MeasureValue(r.Estimate, double.IsFinite(r.StdErr) ? r.StdErr : null, new Dictionary<string, double>

@@ -142,8 +142,8 @@ public sealed record CurvatureResult(
 /// </summary>
 public static class CurvatureAnalysis
 {
-    /// <summary>The --matrix names, in the order they are reported.</summary>
-    public static readonly IReadOnlyList<string> MatrixNames = ["hessian", "ggn", "fisher", "empirical-fisher", "gradient-covariance"];
+    /// <summary>The --matrix names, in the order they are reported (the Core registry's).</summary>
+    public static IReadOnlyList<string> MatrixNames => CurvatureMatrices.Names;
 
     /// <summary>PyHessian's power iteration settings, used by --method power and --compare-power.</summary>
     private static readonly PowerOptions PyHessianPower = new();
@@ -176,19 +176,12 @@ public static class CurvatureAnalysis
         var results = new List<MatrixResult>();
         foreach (string name in settings.Matrices)
             results.Add(ComputeMatrix(name, problem, loaded.Model, gradient, settings, log));
-        return new CurvatureResult(loaded, settings, dimension, data.Count, loss, accuracy, gradientNorm, results, problem.GradientPasses);
+        return new CurvatureResult(loaded, settings, dimension, data.Count, loss, accuracy, gradientNorm, results, problem.Cost.GradientPasses);
     }
 
 
-    private static ILinearOperator CreateOperator(string name, CurvatureProblem problem, CurvatureSettings s) => name switch
-    {
-        "hessian" => new HessianOperator(problem),
-        "ggn" => new GgnOperator(problem),
-        "fisher" => new MonteCarloFisherOperator(problem, s.FisherSamples, s.Seed),
-        "empirical-fisher" => new EmpiricalFisherOperator(problem),
-        "gradient-covariance" => new GradientCovarianceOperator(problem),
-        _ => throw new InputException($"--matrix: unknown matrix '{name}'"),
-    };
+    private static ILinearOperator CreateOperator(string name, CurvatureProblem problem, CurvatureSettings s) =>
+        CurvatureMatrices.Find(name).Create(problem, new CurvatureMatrixOptions { FisherSamples = s.FisherSamples, Seed = s.Seed });
     private static MatrixResult ComputeMatrix(string name, CurvatureProblem problem, nn.Module model, Tensor gradient, CurvatureSettings s, Action<string> log)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -298,7 +291,7 @@ public static class CurvatureAnalysis
         double seconds = clock.Elapsed.TotalSeconds;
         json["status"] = status.ToSnakeCase();
         json["matvecs"] = op.Applications;
-        json["product_method"] = op switch { HessianOperator h => h.Method, OutputCurvatureOperator o => o.Method, _ => null };
+        json["product_method"] = op.ProductMethod;
         json["seconds"] = Math.Round(seconds, 4);
         if (name == "fisher") json["fisher_samples"] = s.FisherSamples;
         log($"{name}: {status.ToSnakeCase()}, {op.Applications} products, {seconds:F2} s");

@@ -145,7 +145,7 @@ public sealed class GeodesyPeer : IDisposable
     /// <summary>Hessian-vector products made so far on the Geodesy side (for the report's cost).</summary>
     public long Matvecs { get; private set; }
     /// <summary>Gradient passes made so far on the Geodesy side, training steps included.</summary>
-    public long Gradients => _mlpProblem.GradientPasses + _trainSteps;
+    public long Gradients => _mlpProblem.Cost.GradientPasses + _trainSteps;
     private long _trainSteps;
 
     /// <summary>Applies a Hessian operator once and counts the product.</summary>

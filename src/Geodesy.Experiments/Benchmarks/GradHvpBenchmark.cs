@@ -63,19 +63,23 @@ public sealed record TimingResult(IReadOnlyList<TimingSeries> Series, long Param
 /// </summary>
 public static class GradHvpBenchmark
 {
-    public const string Gradient = "grad", Hvp = "hvp", HvpDoubleBackprop = "hvp_double_backprop", GgnVp = "ggnvp", PerExample = "per_example";
+    public const string Gradient = "grad", Hvp = "hvp", HvpKept = "hvp_kept_forward", HvpDoubleBackprop = "hvp_double_backprop", GgnVp = "ggnvp", PerExample = "per_example";
 
     public static TimingResult Run(BenchSetup setup, TimingOptions options)
     {
-        var (problem, v) = Prepare(setup, options);
+        var (problem, v) = Prepare(setup, options, keepForwards: false);
         using (v)
         {
+            // "hvp" streams (recomputes the forward each time); "hvp_kept_forward" repeats it on a problem that keeps it.
+            var kept = new CurvatureProblem(problem.Model, problem.Inputs, problem.Labels, problem.Options with { ForwardCacheBytes = new CurvatureOptions().ForwardCacheBytes });
             var hessian = new HessianOperator(problem);
+            var hessianKept = new HessianOperator(kept);
             var ggn = new GgnOperator(problem);
             var cases = new List<BenchCase>
             {
                 new(Gradient, () => problem.LossAndGradient().Gradient.Dispose()),
                 new(Hvp, () => hessian.Apply(v).Dispose()),
+                new(HvpKept, () => hessianKept.Apply(v).Dispose()),
                 new(GgnVp, () => ggn.Apply(v).Dispose()),
             };
             // When the R-operator is used, double backprop is timed alongside for comparison.
@@ -84,8 +88,8 @@ public static class GradHvpBenchmark
             var series = Interleaved.Measure(cases, options.Warmup, options.Reps);
             return new TimingResult(series, problem.Dimension, problem.Count)
             {
-                Matvecs = hessian.Applications + ggn.Applications + (doubleBackprop?.Applications ?? 0),
-                Gradients = problem.GradientPasses,
+                Matvecs = problem.Cost.Products + kept.Cost.Products,
+                Gradients = problem.Cost.GradientPasses,
                 HvpMethod = hessian.Method,
                 GgnVpMethod = ggn.Method,
             };
@@ -106,15 +110,16 @@ public static class GradHvpBenchmark
         return new TimingResult(series, problem.Dimension, problem.Count)
         {
             PerExampleMethod = perExample.Method,
-            Gradients = problem.GradientPasses + options.Warmup + options.Reps, // + one per-example pass per repetition
+            Gradients = problem.Cost.GradientPasses,
         };
     }
 
     /// <summary>A problem over the first Batch examples, streamed in one batch, and a seeded unit vector.</summary>
-    public static (CurvatureProblem Problem, Tensor Vector) Prepare(BenchSetup setup, TimingOptions options)
+    public static (CurvatureProblem Problem, Tensor Vector) Prepare(BenchSetup setup, TimingOptions options, bool keepForwards = true)
     {
         var (x, y) = setup.FirstExamples(options.Batch, "--examples");
-        var problem = new CurvatureProblem(setup.Model, x, y, new CurvatureOptions { BatchSize = options.Batch });
+        var curvature = new CurvatureOptions { BatchSize = options.Batch };
+        var problem = new CurvatureProblem(setup.Model, x, y, keepForwards ? curvature : curvature with { ForwardCacheBytes = 0 });
         using var generator = new Generator(unchecked((ulong)options.Seed));
         var v = randn([problem.Dimension], dtype: problem.DType, generator: generator);
         v.div_(v.norm());

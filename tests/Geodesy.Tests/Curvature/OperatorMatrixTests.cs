@@ -9,11 +9,9 @@ namespace Geodesy.Tests.Curvature;
 /// <summary>Every operator against its dense brute-force matrix (float64, tiny problems).</summary>
 public class OperatorMatrixTests
 {
-    /// <summary>Max entry error relative to the Frobenius norm of the reference matrix.</summary>
-    private const double DenseTolerance = 1e-10;
-    /// <summary>Central differences with h = 1e-5: O(h^2) truncation plus O(eps/h) rounding.</summary>
-    private const double FiniteDifferenceTolerance = 1e-7;
-    private const double FiniteDifferenceStep = 1e-5;
+    private const double DenseTolerance = Tolerances.Dense;
+    private const double FiniteDifferenceTolerance = Tolerances.FiniteDifference;
+    private const double FiniteDifferenceStep = Tolerances.FiniteDifferenceStep;
 
     [Theory]
     [MemberData(nameof(AllCases), MemberType = typeof(OperatorTestSupport))]

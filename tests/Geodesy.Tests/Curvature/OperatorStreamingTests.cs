@@ -12,8 +12,7 @@ public class OperatorStreamingTests
 {
     // The live count is per thread (TorchSharp DisposeScopeManager statistics), so tests running
     // in parallel do not disturb it and a tensor left to the finalizer still counts as a leak.
-    /// <summary>Streamed (uneven batches) vs one batch: only the summation order differs.</summary>
-    private const double StreamingTolerance = 1e-12;
+    private const double StreamingTolerance = Tolerances.Streaming;
 
     public static TheoryData<string> Operators => new() { "hessian", "ggn", "fisher", "empirical-fisher", "gradient-covariance" };
 
@@ -43,8 +42,7 @@ public class OperatorStreamingTests
         }
     }
 
-    /// <summary>float32 rounding on a 39-parameter MLP: far below 1e-4 relative.</summary>
-    private const double Float32Tolerance = 1e-4;
+    private const double Float32Tolerance = Tolerances.Float32;
 
     [Fact]
     public void Float32_AgreesWithFloat64()

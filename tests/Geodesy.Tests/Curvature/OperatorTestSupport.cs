@@ -13,8 +13,8 @@ internal static class OperatorTestSupport
 {
     public const int Classes = 3;
 
-    /// <summary>Names of the shared problems: tanh MLP, ReLU MLP, CNN with BatchNorm in eval and train mode.</summary>
-    public static TheoryData<string> AllCases => new() { "mlp-tanh", "mlp-relu", "cnn-eval", "cnn-train" };
+    /// <summary>The basic cases of <see cref="CurvatureCases"/>: tanh MLP, ReLU MLP, CNN with BatchNorm in eval and train mode.</summary>
+    public static TheoryData<string> AllCases => CurvatureCases.Basic;
 
     public static SequentialModel Mlp(string activation, long seed = 1)
     {

@@ -94,7 +94,8 @@ public class CurvatureMeasureTests
         Assert.True(ratio.StdErr > 0);
         Assert.InRange(Math.Abs(ratio.Value - trace / frob), 0, StdErrs * ratio.StdErr!.Value + RoundingRelative * trace / frob);
         Assert.InRange(Math.Abs(ratio.Details!["frobenius_norm"] - frob), 0, StdErrs * ratio.Details["frobenius_norm_stderr"] + RoundingRelative * frob);
-        Assert.True(ctx.ForwardExamples >= ctx.Matvecs * 30, "every Hessian-vector product passes over the 30 examples");
+        // The problem's cost meter: each session's products reuse one kept forward of the 30 examples.
+        Assert.True(ctx.ForwardExamples >= 30 && ctx.ForwardExamples < ctx.Matvecs * 30, $"{ctx.ForwardExamples} forward examples for {ctx.Matvecs} products");
     }
 
     [Fact]

@@ -6,7 +6,7 @@ namespace Geodesy.Core.Curvature;
 
 /// <summary>
 /// An orthonormal basis kept as the rows of one [capacity, dim] tensor, with full
-/// reorthogonalization (classical Gram-Schmidt applied twice, "twice is enough").
+/// reorthogonalization (classical Gram-Schmidt with the DGKS correction, see <see cref="Orthogonalize(Tensor, out double)"/>).
 /// Shared by Lanczos and stochastic Lanczos quadrature.
 /// </summary>
 internal sealed class KrylovBasis : IDisposable
@@ -35,20 +35,44 @@ internal sealed class KrylovBasis : IDisposable
     }
 
     /// <summary>
-    /// Removes from w (in place) its components along the basis, twice, and returns the total
+    /// Removes from w (in place) its components along the basis and returns the total
     /// coefficients V w in double (the column of the projected matrix when w = A v_last).
     /// </summary>
-    public double[] Orthogonalize(Tensor w)
+    public double[] Orthogonalize(Tensor w) => Orthogonalize(w, out _);
+
+    /// <summary>
+    /// Classical Gram-Schmidt with the DGKS correction (Daniel, Gragg, Kaufman &amp; Stewart 1976,
+    /// as in ARPACK): a second pass only when the first removed so much of w that rounding may
+    /// have left components along the basis (||w after|| &lt; 0.717 ||w before||); "twice is
+    /// enough". Returns the coefficients and <paramref name="norm"/> = ||w|| after, so callers
+    /// need no further pass over w.
+    /// </summary>
+    public double[] Orthogonalize(Tensor w, out double norm)
     {
-        if (Count == 0) return [];
         using var scope = NewDisposeScope();
+        double before = w.dot(w).ToDouble();
+        if (Count == 0)
+        {
+            norm = Math.Sqrt(before);
+            return [];
+        }
         var basis = _rows.narrow(0, 0, Count);
         var h = basis.mv(w);
-        w.sub_(basis.t().mv(h));
-        var h2 = basis.mv(w);
-        w.sub_(basis.t().mv(h2));
-        return ToDoubles(h.add_(h2));
+        w.addmv_(basis.t(), h, beta: 1, alpha: -1);
+        double after = w.dot(w).ToDouble();
+        if (!(after > DgksRatio * DgksRatio * before))
+        {
+            var h2 = basis.mv(w);
+            w.addmv_(basis.t(), h2, beta: 1, alpha: -1);
+            h.add_(h2);
+            after = w.dot(w).ToDouble();
+        }
+        norm = Math.Sqrt(after);
+        return ToDoubles(h);
     }
+
+    /// <summary>ARPACK's threshold of the DGKS test (about 1/sqrt(2)).</summary>
+    const double DgksRatio = 0.717;
 
     /// <summary>
     /// A random unit vector orthogonal to the basis (a fresh direction after a breakdown, or the
@@ -62,8 +86,7 @@ internal sealed class KrylovBasis : IDisposable
         {
             var v = torch.randn([Dimension], dtype: DType, generator: generator);
             double before = OperatorCalls.Norm(v);
-            Orthogonalize(v);
-            double after = OperatorCalls.Norm(v);
+            Orthogonalize(v, out double after);
             if (after > survivingFraction * before && after > 0)
                 return v.div_(after);
             v.Dispose();

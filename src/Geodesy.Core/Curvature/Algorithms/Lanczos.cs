@@ -66,8 +66,7 @@ public static class Lanczos
                 basis.Append(q);
                 q.Dispose();
                 next = null;
-                var column = basis.Orthogonalize(w);
-                double beta = OperatorCalls.Norm(w);
+                var column = basis.Orthogonalize(w, out double beta);
                 if (!double.IsFinite(beta) || column.Any(x => !double.IsFinite(x)))
                 {
                     w.Dispose();

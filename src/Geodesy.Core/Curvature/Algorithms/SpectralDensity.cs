@@ -89,8 +89,7 @@ public static class SpectralDensity
                     basis.Append(q);
                     q.Dispose();
                     q = w;
-                    var column = basis.Orthogonalize(w);
-                    double beta = OperatorCalls.Norm(w);
+                    var column = basis.Orthogonalize(w, out double beta);
                     if (!double.IsFinite(beta) || column.Any(x => !double.IsFinite(x))) { status = SolverStatus.Diverged; break; }
                     for (int i = 0; i <= j; i++) projected[i, j] = projected[j, i] = column[i];
                     double scale = Enumerable.Range(0, j + 1).Max(i => Math.Abs(projected[i, i]) + Math.Abs(i > 0 ? projected[i, i - 1] : 0));
