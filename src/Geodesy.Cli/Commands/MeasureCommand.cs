@@ -140,6 +140,7 @@ public static class MeasureCommand
             Data = measured,
             ArchSpec = arch,
             TrainingRecord = folder?.Record,
+            RunningLoss = r.Run is null ? null : RunFiles.ReadRunningLoss(r.Run),
             TrainingBatchSize = r.Batch ?? runSpec?.Batch,
             Seed = measureSeed,
             Options = options,
@@ -262,6 +263,8 @@ public static class MeasureCommand
             {
                 ["value"] = Finite(v.Value),
                 ["stderr"] = v.StdErr is double s ? Finite(s) : null,
+                ["status"] = Geodesy.Core.Curvature.SolverStatusNames.ToSnakeCase(v.Status),
+                ["bracket_halfwidth"] = v.BracketHalfwidth is double h ? Finite(h) : null,
                 ["seconds"] = Math.Round(o.Seconds, 4),
                 ["cpu_seconds"] = Math.Round(row.CpuSeconds, 4),
                 ["forward_examples"] = row.ForwardExamples,

@@ -161,6 +161,7 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
         using var context = new MeasureContext
         {
             Model = model, InitModel = init, Data = measureData, ArchSpec = spec.Arch, TrainingRecord = rows,
+            RunningLoss = RunFiles.ReadRunningLoss(dir),
             TrainingBatchSize = spec.Batch, Seed = spec.Seed,
         };
         foreach (var m in MeasureRunner.Compute(context, MeasureRegistry.Select(list)))

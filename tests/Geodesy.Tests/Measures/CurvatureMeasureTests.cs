@@ -78,6 +78,7 @@ public class CurvatureMeasureTests
         Assert.InRange(Math.Abs(eig.Value - top), 0, EigenRelativeTolerance * top);
         Assert.InRange(Math.Abs(eig.Value - top), 0, eig.Details!["residual"] + RoundingRelative * top);
         Assert.Equal(30, eig.Details["examples"]);
+        Assert.Equal(SolverStatus.Converged, eig.Status);
 
         long before = ctx.Matvecs;
         var tr = Value(Run(ctx, "hessian-trace"));
@@ -95,6 +96,18 @@ public class CurvatureMeasureTests
         Assert.InRange(Math.Abs(ratio.Value - trace / frob), 0, StdErrs * ratio.StdErr!.Value + RoundingRelative * trace / frob);
         Assert.InRange(Math.Abs(ratio.Details!["frobenius_norm"] - frob), 0, StdErrs * ratio.Details["frobenius_norm_stderr"] + RoundingRelative * frob);
         Assert.True(ctx.ForwardExamples >= ctx.Matvecs * 30, "every Hessian-vector product passes over the 30 examples");
+    }
+
+    [Fact]
+    public void TopEigenvalueOutOfBudgetIsStoredWithItsStatus()
+    {
+        var (model, set) = Fitted();
+        using var _ = set;
+        using var ctx = Context(model, set, options: new MeasureOptions { EigenMatvecs = 2, EigenTolerance = 1e-12 });
+        var eig = Value(Run(ctx, "hessian-top-eigenvalue"));
+        Assert.Equal(SolverStatus.BudgetExhausted, eig.Status);
+        Assert.Null(eig.StdErr);
+        Assert.Null(eig.BracketHalfwidth);
     }
 
     [Fact]
