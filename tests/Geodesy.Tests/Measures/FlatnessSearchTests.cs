@@ -96,6 +96,17 @@ public class FlatnessSearchTests
     }
 
     [Fact]
+    public void ASearchThatNeverReachesTheTargetReportsAnOpenBracketUnconverged()
+    {
+        var r = DeviationSearch.Bisect(_ => (0.0, 0.0), new MeasureOptions(), baseError: 0, () => 0, "flat");
+        Assert.False(r.Converged);
+        Assert.True(double.IsPositiveInfinity(r.Upper));
+        Assert.Equal(r.Lower, r.Scale);
+        Assert.InRange(r.Scale, DeviationSearch.MaxUpper / 2, DeviationSearch.MaxUpper);
+        Assert.Null(r.HalfSpread(s => 1 / (s * s)));
+    }
+
+    [Fact]
     public void FlatnessFormulasUseTheSearchedScale()
     {
         var (model, data) = LinearClassifier();
