@@ -38,7 +38,7 @@ public static class MeasureCommand
         var seed = new Option<long?>("--seed") { Description = "Seed of every random choice of the measures (default: the run's seed, else 0)" };
         var dtype = new Option<string?>("--dtype") { Description = "float32 | float64: compute every measure in this dtype (default: the model in float32, curvature measures in float64)" };
         var examples = new Option<int?>("--examples") { Description = "Measure on the first N training examples (default: all of them; sharpness/PAC-Bayes, curvature and stiffness use seeded subsets of 1000, 1000 and 200 of these)" };
-        var batch = new Option<int?>("--batch") { Description = "Training batch size for the gradient-noise measures (default: the run's, else 64)" };
+        var batch = new Option<int?>("--batch") { Description = "The model's training batch size, reported beside the gradient-noise measures (they use one fixed batch of 64 for every model; default: the run's)" };
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
 
