@@ -23,7 +23,7 @@ public static class MeasureCommand
         var seed = new Option<long?>("--seed") { Description = "Seed of every random choice of the measures (default: the run's seed, else 0)" };
         var dtype = new Option<string?>("--dtype") { Description = "float32 | float64: compute every measure in this dtype (default: the model in float32, curvature measures in float64)" };
         var examples = new Option<int?>("--examples") { Description = "Measure on the first N training examples (default: all of them; sharpness/PAC-Bayes, curvature and stiffness use seeded subsets of 1000, 1000 and 200 of these)" };
-        var batch = new Option<int?>("--batch") { Description = "Training batch size for the gradient-noise measures (default: the run's, else 64)" };
+        var batch = new Option<int?>("--batch") { Description = "The model's training batch size, reported beside the gradient-noise measures (they use one fixed batch of 64 for every model; default: the run's)" };
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
 
@@ -58,7 +58,7 @@ public static class MeasureCommand
             var measureOptions = new MeasureOptions { CurvatureDType = dt == "float32" ? ScalarType.Float32 : ScalarType.Float64 };
             long measureSeed = parse.GetValue(seed) ?? resolved.RunSpec?.Seed ?? 0;
             using var session = new MeasureSession(MeasureSession.CreateContext(loaded.Model, loaded.Init, measured, resolved.Arch,
-                resolved.TrainingRecord, trainingBatch ?? resolved.TrainingBatch, measureSeed, measureOptions));
+                resolved.TrainingRecord, trainingBatch ?? resolved.TrainingBatch, measureSeed, measureOptions, resolved.RunningLoss));
             log.WriteLine($"measuring {selected.Count} measure(s) of {resolved.Arch} ({loaded.Parameters:N0} parameters) on {measured.Count} examples of {resolved.DataSpec}");
             RunWithProgress(session, selected, log);
 

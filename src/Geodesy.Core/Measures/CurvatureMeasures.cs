@@ -121,9 +121,8 @@ public sealed class HessianTopEigenvalueMeasure() : Measure("hessian-top-eigenva
         {
             ["residual"] = r.Residuals[0],
             ["relative_residual"] = r.RelativeResiduals[0],
-            ["converged"] = r.Status == SolverStatus.Converged ? 1 : 0,
             ["examples"] = session.Examples,
-        });
+        }, r.Status);
     }
 }
 
@@ -148,7 +147,7 @@ public sealed class HessianTraceMeasure() : Measure("hessian-trace", MeasureFami
             ["sketch_size"] = r.SketchSize,
             ["probes"] = r.Probes,
             ["examples"] = session.Examples,
-        });
+        }, r.Status);
     }
 }
 
@@ -200,6 +199,6 @@ public sealed class TraceOverFrobeniusMeasure() : Measure("trace-over-frobenius"
             ["frobenius_norm_stderr"] = r.FrobeniusNormStdErr,
             ["probes"] = r.Probes,
             ["examples"] = session.Examples,
-        });
+        }, r.Status);
     }
 }

@@ -36,6 +36,16 @@ public static class FisherRao
         return v.detach().MoveToOuterDisposeScope();
     }
 
+    /// <summary>Both forms for the context's model and data, computed once.</summary>
+    public static FisherRaoResult Of(MeasureContext ctx) => ctx.Cached("fisher-rao", () =>
+    {
+        var set = MeasureData.All(ctx);
+        var r = Compute(ctx.Model, set, Math.Min(ctx.Options.EvalBatchSize, 1000));
+        ctx.ForwardExamples += 2 * set.Count;
+        ctx.Gradients += 2 * ((set.Count + 999) / 1000);
+        return r;
+    });
+
     public static FisherRaoResult Compute(nn.Module<Tensor, Tensor> model, ExampleSet set, int batchSize)
     {
         int? degree = HomogeneousDegree(model);
@@ -106,17 +116,17 @@ public static class FisherRao
     }
 }
 
-/// <summary>Fisher-Rao norm &lt;w, F w&gt; with the model Fisher (labels from the softmax, exact expectation).</summary>
-public sealed class FisherRaoMeasure() : Measure("fisher-rao", MeasureFamily.FisherRao, MeasureNeeds.Data, 2,
+/// <summary>
+/// Fisher-Rao norm &lt;w, F w&gt; with the model Fisher (labels from the softmax, exact expectation), as
+/// Liang et al. define it; Fantastic's printed formula is <see cref="FisherRaoMeasure"/>.
+/// </summary>
+public sealed class FisherRaoModelMeasure() : Measure("fisher-rao-model", MeasureFamily.FisherRao, MeasureNeeds.Data, 2,
     "<w, F(w) w> = (1/m) sum_i Var_{y~p(x_i)}[(J_{x_i} w)_y]; closed form (L+1)^2 E[<dl/df, f>^2] for bias-free ReLU nets",
     Citations.FisherRao)
 {
     public override MeasureValue Compute(MeasureContext context)
     {
-        var set = MeasureData.All(context);
-        var r = FisherRao.Compute(context.Model, set, Math.Min(context.Options.EvalBatchSize, 1000));
-        context.ForwardExamples += 2 * set.Count;
-        context.Gradients += 2 * ((set.Count + 999) / 1000);
+        var r = FisherRao.Of(context);
         var details = new Dictionary<string, double> { ["empirical"] = r.Empirical };
         if (r.Degree is int k)
         {
@@ -125,5 +135,26 @@ public sealed class FisherRaoMeasure() : Measure("fisher-rao", MeasureFamily.Fis
             details["closed_form_empirical"] = r.ClosedFormEmpirical!.Value;
         }
         return new(r.ModelFisher, null, details);
+    }
+}
+
+/// <summary>
+/// Fantastic's fisher-rao (Appendix C, eq. 45) as printed: (d+1)^2 / m sum_i &lt;w, grad_w l(f_w(x_i), y_i)&gt;^2
+/// with the labels of the data, w every parameter, d+1 the number of weight layers.
+/// </summary>
+public sealed class FisherRaoMeasure() : Measure("fisher-rao", MeasureFamily.FisherRao, MeasureNeeds.Data, 2,
+    "(d+1)^2 / m sum_i <w, grad_w l(f_w(x_i), y_i)>^2, y_i the data labels, d+1 weight layers  (eq. 45)",
+    Citations.Fantastic)
+{
+    public override MeasureValue Compute(MeasureContext context)
+    {
+        var r = FisherRao.Of(context);
+        int layers = WeightMatrices.Trained(context).Count;
+        if (layers == 0) throw new MeasureSkippedException($"{Name}: the model has no weight layers");
+        return new((double)layers * layers * r.Empirical, null, new Dictionary<string, double>
+        {
+            ["weight_layers"] = layers,
+            ["mean_squared_inner_product"] = r.Empirical,
+        });
     }
 }

@@ -1,3 +1,4 @@
+using Geodesy.Core.Curvature;
 using Geodesy.Core.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -50,8 +51,14 @@ internal static class FlatnessTerms
 public abstract class SearchMeasure(string name, MeasureFamily family, MeasureNeeds needs, string formula, string citation) :
     Measure(name, family, needs | MeasureNeeds.Data, 5, formula, citation)
 {
+    /// <summary>
+    /// The measure at the scale found. No standard error exists (the search is deterministic given its
+    /// seed); half the spread of the measure over the final bracket is the bracket half-width, and a
+    /// bisection that used its whole depth without meeting the tolerance is BudgetExhausted.
+    /// </summary>
     protected static MeasureValue Report(SearchResult r, string scaleName, Func<double, double> measure) =>
-        new(measure(r.Scale), r.HalfSpread(measure), r.Details(scaleName));
+        new(measure(r.Scale), null, r.Details(scaleName),
+            r.Converged ? SolverStatus.Converged : SolverStatus.BudgetExhausted, r.HalfSpread(measure));
 }
 
 public sealed class PacBayesInitMeasure() : SearchMeasure("pacbayes-init", MeasureFamily.PacBayes, MeasureNeeds.InitWeights,

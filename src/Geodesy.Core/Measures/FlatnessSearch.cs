@@ -22,9 +22,9 @@ public sealed record SearchResult(
         ["forward_examples"] = ForwardExamples,
     };
 
-    /// <summary>Half the spread of a measure over the final bracket (null when the bracket reaches 0).</summary>
+    /// <summary>Half the spread of a measure over the final bracket (null when the bracket reaches 0 or is open above).</summary>
     public double? HalfSpread(Func<double, double> measure) =>
-        Lower > 0 ? Math.Abs(measure(Upper) - measure(Lower)) / 2 : null;
+        Lower > 0 && double.IsFinite(Upper) ? Math.Abs(measure(Upper) - measure(Lower)) / 2 : null;
 }
 
 /// <summary>
@@ -70,8 +70,9 @@ public static class DeviationSearch
         {
             lo = hi;
             hi *= 2;
+            // Out of range: the scale is only known to exceed lo. Reported at lo, unconverged, with an open bracket.
             if (hi > MaxUpper)
-                throw new MeasureSkippedException($"{what}: the train error never deviates by {target} (reached {dHi:G3} at scale {lo:G3})");
+                return new SearchResult(lo, lo, double.PositiveInfinity, dHi, sHi, evaluations, false, baseError, forwardCount());
             (dHi, sHi) = deviation(hi);
             evaluations++;
         }

@@ -45,26 +45,32 @@ public static class GradientNoise
     public static GradientNoiseResult Of(MeasureContext ctx) => ctx.Cached("gradient-noise", () =>
     {
         var set = MeasureData.All(ctx);
-        int batch = ctx.TrainingBatchSize ?? ctx.Options.DefaultBatchSize;
+        // One batch size for every model (not each model's training batch), so that the measure does
+        // not encode the sweep's batch-size axis by construction.
+        int batch = ctx.Options.GradientNoiseBatchSize;
         var r = Compute(ctx.Model, set, batch, ctx.Options.GradientNoiseBatches, MeasureData.SeedFor(ctx, "gradient-noise"), ctx.Options.EvalBatchSize);
         ctx.ForwardExamples += set.Count + (long)r.Batches * r.BatchSize;
         ctx.Gradients += (set.Count + ctx.Options.EvalBatchSize - 1) / ctx.Options.EvalBatchSize + r.Batches;
         return r;
     });
 
-    public static Dictionary<string, double> Details(MeasureContext ctx, GradientNoiseResult r) => new()
+    public static Dictionary<string, double> Details(MeasureContext ctx, GradientNoiseResult r)
     {
-        ["batch_size"] = r.BatchSize,
-        ["batch_size_known"] = ctx.TrainingBatchSize is null ? 0 : 1,
-        ["batches"] = r.Batches,
-        ["noise"] = r.Noise,
-        ["full_gradient_sq_norm"] = r.FullGradientSquaredNorm,
-    };
+        var d = new Dictionary<string, double>
+        {
+            ["batch_size"] = r.BatchSize,
+            ["batches"] = r.Batches,
+            ["noise"] = r.Noise,
+            ["full_gradient_sq_norm"] = r.FullGradientSquaredNorm,
+        };
+        if (ctx.TrainingBatchSize is int trained) d["training_batch_size"] = trained;   // for reference only
+        return d;
+    }
 }
 
 /// <summary>Variance of mini-batch gradients at the final weights.</summary>
 public sealed class GradNoiseFinalMeasure() : Measure("grad-noise-final", MeasureFamily.GradientNoise, MeasureNeeds.Data, 2,
-    "E_B ||g_B - g||^2, B random batches of the training batch size", Citations.GradNoise)
+    "E_B ||g_B - g||^2, B random batches of GradientNoiseBatchSize examples (the same for every model)", Citations.GradNoise)
 {
     public override MeasureValue Compute(MeasureContext c)
     {
@@ -75,7 +81,7 @@ public sealed class GradNoiseFinalMeasure() : Measure("grad-noise-final", Measur
 
 /// <summary>Gradient signal-to-noise ratio: squared full gradient over the mini-batch noise.</summary>
 public sealed class GradientSnrMeasure() : Measure("gradient-snr", MeasureFamily.GradientNoise, MeasureNeeds.Data, 2,
-    "||g||^2 / E_B ||g_B - g||^2", Citations.GradNoise)
+    "||g||^2 / E_B ||g_B - g||^2, B random batches of GradientNoiseBatchSize examples", Citations.GradNoise)
 {
     public override MeasureValue Compute(MeasureContext c)
     {
@@ -86,36 +92,84 @@ public sealed class GradientSnrMeasure() : Measure("gradient-snr", MeasureFamily
     }
 }
 
-/// <summary>Optimisation speed read from the training record.</summary>
+/// <summary>One point of the train-loss curve the step-count measures read.</summary>
+public readonly record struct LossPoint(double Step, double Loss, bool Exact);
+
+/// <summary>A threshold crossing of the train-loss curve: the interpolated step and the bracket it lies in.</summary>
+public readonly record struct Crossing(double Step, double Lower, double Upper);
+
+/// <summary>
+/// Optimisation speed read from the training record. The curve is every full-set evaluation of the train
+/// cross-entropy (exact, at its step) together with every running mean of the last k mini-batch losses
+/// (placed at the centre of the weights its window saw: batch j's loss is that of the weights after j-1
+/// updates, so a window ending at step s sits at s - (k+1)/2), sorted by position. The first crossing of
+/// a threshold X is interpolated linearly in log-loss between the last point above X and the first at or
+/// below it; the two points are the bracket.
+/// </summary>
 public static class OptimizationSpeed
 {
-    /// <summary>The step of the first logged row whose train cross-entropy is at most the threshold.</summary>
-    public static long? FirstStepBelow(IReadOnlyList<MetricsRow> record, double threshold) =>
-        record.OrderBy(r => r.Step).FirstOrDefault(r => r.TrainLoss <= threshold)?.Step;
+    public static IReadOnlyList<LossPoint> Curve(IReadOnlyList<MetricsRow> record, IReadOnlyList<RunningLossRow>? running)
+    {
+        var points = record.Where(r => double.IsFinite(r.TrainLoss)).Select(r => new LossPoint(r.Step, r.TrainLoss, true));
+        if (running is not null)
+            points = points.Concat(running.Where(r => double.IsFinite(r.Loss))
+                .Select(r => new LossPoint(r.Step - (r.Batches + 1) / 2.0, r.Loss, false)));
+        return points.OrderBy(p => p.Step).ThenBy(p => p.Exact ? 0 : 1).ToList();
+    }
+
+    /// <summary>The first crossing of <paramref name="threshold"/>, or null if the curve never reaches it.</summary>
+    public static Crossing? FirstCrossing(IReadOnlyList<LossPoint> curve, double threshold)
+    {
+        for (int i = 0; i < curve.Count; i++)
+        {
+            if (curve[i].Loss > threshold) continue;
+            if (i == 0) return new Crossing(curve[0].Step, curve[0].Step, curve[0].Step);
+            var (a, b) = (curve[i - 1], curve[i]);
+            double t = b.Loss > 0
+                ? (Math.Log(a.Loss) - Math.Log(threshold)) / (Math.Log(a.Loss) - Math.Log(b.Loss))
+                : 1;
+            return new Crossing(a.Step + t * (b.Step - a.Step), a.Step, b.Step);
+        }
+        return null;
+    }
+
+    public static Crossing Require(MeasureContext c, string measure, double threshold)
+    {
+        var curve = Curve(c.RequireRecord(measure), c.RunningLoss);
+        return FirstCrossing(curve, threshold)
+            ?? throw new MeasureSkippedException($"{measure}: the train cross-entropy never reached {threshold} in the record");
+    }
+
+    public static Dictionary<string, double> Details(MeasureContext c, params (string Prefix, Crossing X)[] crossings)
+    {
+        var d = new Dictionary<string, double> { ["running_rows"] = c.RunningLoss?.Count ?? 0 };
+        foreach (var (prefix, x) in crossings)
+        {
+            d[$"{prefix}_step"] = x.Step;
+            d[$"{prefix}_bracket_lower"] = x.Lower;
+            d[$"{prefix}_bracket_upper"] = x.Upper;
+        }
+        return d;
+    }
 }
 
 public sealed class StepsToLossMeasure() : Measure("steps-to-0.1", MeasureFamily.OptimizationSpeed, MeasureNeeds.TrainingRecord, 1,
-    "first logged step with train cross-entropy <= 0.1", Citations.Fantastic)
+    "step at which the train-loss curve (evaluations and k-step running means) first reaches 0.1, log-linearly interpolated", Citations.Fantastic)
 {
     public override MeasureValue Compute(MeasureContext c)
     {
-        var record = c.RequireRecord(Name);
-        long step = OptimizationSpeed.FirstStepBelow(record, 0.1)
-            ?? throw new MeasureSkippedException($"{Name}: the train cross-entropy never reached 0.1 in the record");
-        return new(step);
+        var x = OptimizationSpeed.Require(c, Name, 0.1);
+        return new(x.Step, null, OptimizationSpeed.Details(c, ("loss_0.1", x)));
     }
 }
 
 public sealed class StepsBetweenLossesMeasure() : Measure("steps-0.1-to-0.01", MeasureFamily.OptimizationSpeed, MeasureNeeds.TrainingRecord, 1,
-    "(first logged step with train cross-entropy <= 0.01) - (first with <= 0.1)", Citations.Fantastic)
+    "(step at which the train-loss curve first reaches 0.01) - (step at which it first reaches 0.1), both interpolated", Citations.Fantastic)
 {
     public override MeasureValue Compute(MeasureContext c)
     {
-        var record = c.RequireRecord(Name);
-        long first = OptimizationSpeed.FirstStepBelow(record, 0.1)
-            ?? throw new MeasureSkippedException($"{Name}: the train cross-entropy never reached 0.1 in the record");
-        long second = OptimizationSpeed.FirstStepBelow(record, 0.01)
-            ?? throw new MeasureSkippedException($"{Name}: the train cross-entropy never reached 0.01 in the record");
-        return new(second - first);
+        var first = OptimizationSpeed.Require(c, Name, 0.1);
+        var second = OptimizationSpeed.Require(c, Name, 0.01);
+        return new(second.Step - first.Step, null, OptimizationSpeed.Details(c, ("loss_0.1", first), ("loss_0.01", second)));
     }
 }

@@ -70,7 +70,12 @@ public sealed class MeasureContext : IDisposable
     public required Dataset Data { get; init; }
     public required string ArchSpec { get; init; }
     public IReadOnlyList<MetricsRow>? TrainingRecord { get; init; }
-    /// <summary>The training batch size (for gradient-noise measures), if known.</summary>
+    /// <summary>The trainer's running means of the mini-batch loss (metrics.jsonl lines with "running_train_loss"), if recorded.</summary>
+    public IReadOnlyList<RunningLossRow>? RunningLoss { get; init; }
+    /// <summary>
+    /// The training batch size, if known. Reported, never used by a measure: the gradient-noise measures use
+    /// <see cref="MeasureOptions.GradientNoiseBatchSize"/> for every model.
+    /// </summary>
     public int? TrainingBatchSize { get; init; }
     public long Seed { get; init; }
     public MeasureOptions Options { get; init; } = new();
@@ -147,14 +152,17 @@ public sealed record MeasureOptions
     public double SharpnessEpsilon { get; init; } = 1e-3;
     /// <summary>Random mini-batches drawn for the gradient-noise measures.</summary>
     public int GradientNoiseBatches { get; init; } = 32;
-    /// <summary>Mini-batch size for gradient noise when the training batch size is unknown.</summary>
-    public int DefaultBatchSize { get; init; } = 64;
+    /// <summary>
+    /// Mini-batch size of the gradient-noise measures, the same for every model (not each model's training
+    /// batch: a sweep over batch sizes would otherwise move the noise by construction). 64 by default.
+    /// </summary>
+    public int GradientNoiseBatchSize { get; init; } = 64;
     /// <summary>Examples (seeded subset) whose pairwise gradient cosines give stiffness.</summary>
     public int StiffnessExamples { get; init; } = 200;
-    /// <summary>Layers with fewer eigenvalues than this get no power-law fit (alpha).</summary>
-    public int MinSpectrumSize { get; init; } = 20;
-    /// <summary>Smallest tail (eigenvalues >= xmin) a power-law fit may use.</summary>
-    public int MinTailSize { get; init; } = 10;
+    /// <summary>Layers whose ESD has fewer eigenvalues than this get no power-law fit (WeightWatcher's min_evals = 10).</summary>
+    public int MinSpectrumSize { get; init; } = 10;
+    /// <summary>Smallest tail (eigenvalues >= xmin) a power-law fit may use (2 = WeightWatcher: every value but the largest is a candidate xmin).</summary>
+    public int MinTailSize { get; init; } = 2;
     /// <summary>Examples per forward batch (memory bound, not a statistical choice).</summary>
     public int EvalBatchSize { get; init; } = 2000;
     /// <summary>
@@ -187,7 +195,7 @@ public sealed record MeasureOptions
         Positive(nameof(Delta), Delta);
         Positive(nameof(SharpnessEpsilon), SharpnessEpsilon);
         Positive(nameof(GradientNoiseBatches), GradientNoiseBatches);
-        Positive(nameof(DefaultBatchSize), DefaultBatchSize);
+        Positive(nameof(GradientNoiseBatchSize), GradientNoiseBatchSize);
         Positive(nameof(StiffnessExamples), StiffnessExamples);
         Positive(nameof(MinSpectrumSize), MinSpectrumSize);
         Positive(nameof(MinTailSize), MinTailSize);

@@ -17,8 +17,8 @@ public static class MeasureRegistry
         new ProdOfFroOverMarginMeasure(), new ProdOfFroMeasure(), new SumOfFroOverMarginMeasure(), new SumOfFroMeasure(),
         new FrobDistanceMeasure(), new SpecDistMeasure(), new ParamNormMeasure(),
         new PathNormOverMarginMeasure(), new PathNormMeasure(),
-        // Fisher-Rao
-        new FisherRaoMeasure(),
+        // Fisher-Rao: Fantastic's printed formula, and Liang et al.'s model-Fisher norm
+        new FisherRaoMeasure(), new FisherRaoModelMeasure(),
         // PAC-Bayes and sharpness
         new PacBayesInitMeasure(), new PacBayesOrigMeasure(), new PacBayesFlatnessMeasure(),
         new PacBayesMagInitMeasure(), new PacBayesMagOrigMeasure(), new PacBayesMagFlatnessMeasure(),
@@ -37,12 +37,19 @@ public static class MeasureRegistry
         new AlphaMeasure(), new AlphaWeightedMeasure(),
     ];
 
+    /// <summary>Other names a measure is known by (Fantastic's own name where Geodesy's differs).</summary>
+    public static IReadOnlyDictionary<string, string> Aliases { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["dist-spec-init"] = "spec-dist",   // Fantastic eq. 41 and the Dziugaite et al. code (DIST_SPEC_INIT)
+    };
+
     private static readonly Dictionary<string, IMeasure> ByName = All.ToDictionary(m => m.Name, StringComparer.Ordinal);
 
-    /// <summary>The measure of that name; an InputException naming the closest names otherwise.</summary>
+    /// <summary>The measure of that name or alias; an InputException naming the closest names otherwise.</summary>
     public static IMeasure Get(string name)
     {
         if (ByName.TryGetValue(name.Trim(), out var m)) return m;
+        if (Aliases.TryGetValue(name.Trim(), out var canonical)) return ByName[canonical];
         var close = All.Select(x => x.Name)
             .OrderBy(n => Levenshtein(n, name.Trim().ToLowerInvariant()))
             .Take(3);

@@ -222,42 +222,42 @@ public sealed class ParamNormMeasure() : NormMeasure("param-norm", MeasureNeeds.
 }
 
 public sealed class PathNormOverMarginMeasure() : NormMeasure("path-norm-over-margin", MeasureNeeds.Data,
-    "sum_j f_{w^2}(1)[j] / gamma^2  (eq. 43)")
+    "sum_j f_{w^2}(1)[j] / gamma^2, every parameter (biases too) squared  (eq. 43)")
 {
     public override MeasureValue Compute(MeasureContext c) =>
         new(PathNorm.Of(c) / MeasureData.MarginSquared(c, Name));
 }
 
 public sealed class PathNormMeasure() : NormMeasure("path-norm", MeasureNeeds.Weights,
-    "sum_j f_{w^2}(1)[j]: sum over input-output paths of the product of squared weights  (eq. 44)")
+    "sum_j f_{w^2}(1)[j]: the network with every parameter (biases too) squared, on an all-ones input, outputs summed  (eq. 44)")
 {
     public override MeasureValue Compute(MeasureContext c) => new(PathNorm.Of(c));
 }
 
 /// <summary>
-/// Path-norm as in Fantastic (after Neyshabur et al. 2015): one forward pass of the network whose
-/// weights are squared (BatchNorm folded first), biases dropped, activations replaced by the identity,
-/// on an all-ones input; the outputs are summed. This equals the sum over all input-output paths of
-/// the product of the squared weights along the path.
+/// Path-norm as Fantastic's eq. 44 and the reference code of Dziugaite et al. 2020 (after Neyshabur
+/// et al. 2015) compute it: every parameter squared, weights and biases alike, one forward pass in eval
+/// mode on an all-ones input, the outputs summed. With ReLU (or any activation that is the identity on
+/// non-negative inputs) every pre-activation is non-negative, so this is the sum over input-output paths
+/// of the product of squared weights plus the paths that start at a bias. Other activations are applied
+/// as the reference's forward pass applies them. Not defined here for BatchNorm networks: the value
+/// would depend on how the normalization is folded into the weights, so those models are skipped.
 /// </summary>
 public static class PathNorm
 {
-    private static readonly HashSet<string> Activations =
-        ["ReLU", "ReLU6", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "ELU", "SELU", "CELU", "SiLU", "Mish", "Softplus", "Hardtanh", "PReLU", "Identity", "Dropout", "Dropout2d"];
-
     public static double Of(MeasureContext ctx) => ctx.Cached("path-norm", () => Of(ctx.Model, ctx.Data.InputShape));
 
     public static double Of(nn.Module<Tensor, Tensor> model, long[] inputShape)
     {
         using var noGrad = torch.no_grad();
         using var scope = NewDisposeScope();
+        if (model.modules().Any(m => m is BatchNorm))
+            throw new MeasureSkippedException("path-norm is not defined for networks with BatchNorm (its value would depend on how the normalization is folded into the weights)");
         return model is SequentialModel seq ? OfLayers(seq, inputShape) : OfModule(model, inputShape);
     }
 
     private static double OfLayers(SequentialModel model, long[] inputShape)
     {
-        using var weights = WeightMatrices.Of(model, inputShape);
-        var byLayer = weights.Matrices.ToDictionary(m => m.LayerIndex);
         var x = torch.ones([1, .. inputShape], dtype: ScalarType.Float64);
         if (model.FlattenInput) x = x.reshape(1, -1);
         var layers = model.Layers;
@@ -266,28 +266,25 @@ public static class PathNorm
             var layer = layers[i];
             switch (layer)
             {
-                case Linear:
-                    x = nn.functional.linear(x, byLayer[i].Weight.pow(2));
+                case Linear lin:
+                    x = nn.functional.linear(x, Squared(lin.weight)!, Squared(lin.bias));
                     break;
                 case Conv2d conv:
                     if (conv.padding_mode != PaddingModes.Zeros)
                         throw new MeasureSkippedException($"path-norm: layer {i} uses {conv.padding_mode} padding; only zero padding is supported");
-                    x = nn.functional.conv2d(x, byLayer[i].Weight.pow(2), null, conv.stride, ConvPadding(conv), conv.dilation);
+                    x = nn.functional.conv2d(x, Squared(conv.weight)!, Squared(conv.bias), conv.stride, ConvPadding(conv), conv.dilation);
                     break;
-                case BatchNorm when i > 0 && byLayer.TryGetValue(i - 1, out var prev) && prev.FoldedBatchNorm:
-                    break;   // folded into the previous layer
-                case BatchNorm:
-                    throw new MeasureSkippedException($"path-norm: BatchNorm at layer {i} does not follow a Linear/Conv2d layer, so it cannot be folded");
                 default:
-                    if (Activations.Contains(layer.GetType().Name)) break;
                     if (layer.parameters().Any())
-                        throw new MeasureSkippedException($"path-norm: layer {i} ({layer.GetType().Name}) has parameters and is not Linear/Conv2d/BatchNorm");
-                    x = layer.call(x);   // flatten, pooling: applied as in the Fantastic forward pass
+                        throw new MeasureSkippedException($"path-norm: layer {i} ({layer.GetType().Name}) has parameters and is not Linear/Conv2d");
+                    x = layer.call(x);   // activations, flatten, pooling: applied as in the reference forward pass
                     break;
             }
         }
         return x.sum().item<double>();
     }
+
+    private static Tensor? Squared(Tensor? p) => p?.detach().to_type(ScalarType.Float64).pow(2);
 
     private static long[] ConvPadding(Conv2d conv)
     {
@@ -297,15 +294,11 @@ public static class PathNorm
         return new long[conv.kernel_size.Length];
     }
 
-    /// <summary>Fallback for models that are not a layer chain: square weights, zero biases, run the model as is.</summary>
+    /// <summary>Fallback for models that are not a layer chain: every parameter squared, the model run as is.</summary>
     private static double OfModule(nn.Module<Tensor, Tensor> model, long[] inputShape)
     {
         using var snapshot = new ParameterSnapshot(model);
-        foreach (var (name, p) in model.named_parameters())
-        {
-            if (name.EndsWith("bias", StringComparison.Ordinal)) p.zero_();
-            else p.pow_(2);
-        }
+        foreach (var (_, p) in model.named_parameters()) p.pow_(2);
         var dtype = Training.Evaluation.ParameterDType(model);
         var y = model.call(torch.ones([1, .. inputShape], dtype: dtype));
         return y.to_type(ScalarType.Float64).sum().item<double>();

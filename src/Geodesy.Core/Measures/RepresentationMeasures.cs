@@ -45,7 +45,8 @@ public static class NeuralCollapse
     /// <summary>
     /// Tr(Sigma_W Sigma_B^+) / C over the C classes present, with
     /// Sigma_W = (1/N) sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T and
-    /// Sigma_B = (1/C) sum_c (mu_c - mu_G)(mu_c - mu_G)^T, mu_G the mean of the class means.
+    /// Sigma_B = (1/C) sum_c (mu_c - mu_G)(mu_c - mu_G)^T, mu_G the global mean of all N features
+    /// (Papyan et al. 2020); with imbalanced classes it differs from the mean of the class means.
     /// </summary>
     public static double Nc1(Tensor features, Tensor labels, int numClasses)
     {
@@ -70,7 +71,7 @@ public static class NeuralCollapse
         long n = h.shape[0];
         var sigmaW = centred.t().mm(centred) / n;
         var m = torch.stack(means);
-        var mg = m.mean([0L]);
+        var mg = h.mean([0L]);   // the global mean, not the mean of the class means
         var mc = m - mg;
         var sigmaB = mc.t().mm(mc) / means.Count;
         var pinv = torch.linalg.pinv(sigmaB, hermitian: true);

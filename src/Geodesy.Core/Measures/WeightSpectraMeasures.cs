@@ -7,10 +7,12 @@ namespace Geodesy.Core.Measures;
 public sealed record PowerLawFit(double Alpha, double XMin, double KsDistance, int TailCount);
 
 /// <summary>
-/// Continuous power-law fit of Clauset, Shalizi &amp; Newman (2009): for each candidate xmin (each
-/// sample value leaving at least minTail samples in the tail) alpha = 1 + n / sum ln(x_i / xmin)
-/// by maximum likelihood, and the Kolmogorov-Smirnov distance between the tail's empirical CDF and
-/// 1 - (x/xmin)^(1-alpha); the xmin with the smallest distance wins.
+/// Continuous power-law fit of Clauset, Shalizi &amp; Newman (2009) as WeightWatcher runs it: for each
+/// candidate xmin (every sorted value leaving at least minTail values in the tail; WeightWatcher's
+/// candidates are all values but the largest, i.e. minTail = 2) alpha = 1 + n / sum ln(x_i / xmin) by
+/// maximum likelihood, and the Kolmogorov-Smirnov distance D = max_j |1 - (x_j/xmin)^(1-alpha) - j/n|
+/// between the power-law CDF and the tail's empirical CDF at its sorted points x_0 &lt;= ... &lt;= x_{n-1};
+/// the xmin with the smallest D wins (candidates with alpha &lt;= 1 get D = 1, as in WeightWatcher).
 /// </summary>
 public static class PowerLaw
 {
@@ -25,18 +27,20 @@ public static class PowerLaw
         PowerLawFit? best = null;
         for (int k = 0; k <= n - minTail; k++)
         {
-            if (k > 0 && x[k] == x[k - 1]) continue;   // same xmin as before
             int tail = n - k;
             double xmin = x[k];
             double sumLog = suffixLog[k] - tail * Math.Log(xmin);
-            if (sumLog <= 0) continue;
+            if (sumLog <= 0) continue;   // every tail value equals xmin: no finite alpha
             double alpha = 1 + tail / sumLog;
-            double ks = 0;
-            for (int j = k; j < n; j++)
+            double ks = 1;
+            if (alpha > 1)
             {
-                double model = 1 - Math.Pow(x[j] / xmin, 1 - alpha);
-                double below = (j - k) / (double)tail, upTo = (j - k + 1) / (double)tail;
-                ks = Math.Max(ks, Math.Max(Math.Abs(model - below), Math.Abs(upTo - model)));
+                ks = 0;
+                for (int j = k; j < n; j++)
+                {
+                    double model = 1 - Math.Pow(x[j] / xmin, 1 - alpha);
+                    ks = Math.Max(ks, Math.Abs(model - (j - k) / (double)tail));
+                }
             }
             if (best is null || ks < best.KsDistance) best = new PowerLawFit(alpha, xmin, ks, tail);
         }
@@ -44,19 +48,45 @@ public static class PowerLaw
     }
 }
 
-/// <summary>Per-layer spectra of W^T W and their power-law fits (WeightWatcher-style).</summary>
+/// <summary>Per-layer spectra and their power-law fits (WeightWatcher conventions).</summary>
 public sealed record LayerSpectrum(string Name, int Eigenvalues, double LambdaMax, PowerLawFit? Fit);
 
 public static class WeightSpectra
 {
-    /// <summary>Eigenvalues of W^T W (squared singular values of the folded weight matrix, conv kernels reshaped).</summary>
+    /// <summary>Eigenvalues at or below this are dropped before the fit (WeightWatcher's EVALS_THRESH).</summary>
+    public const double EigenvalueThreshold = 1e-5;
+
+    /// <summary>
+    /// The layer's empirical spectral density as WeightWatcher builds it: a Linear weight [out, in] is
+    /// one matrix; a convolution [out, in, kh, kw] gives kh kw matrices W[:, :, i, j], one per kernel
+    /// position, whose eigenvalues are pooled. Each matrix W (N x M after transposing so that N &gt;= M)
+    /// contributes the M eigenvalues of the normalized correlation matrix X = W^T W / N (Martin &amp; Mahoney),
+    /// i.e. its squared singular values over N. Sorted ascending, thresholded at <see cref="EigenvalueThreshold"/>.
+    /// </summary>
     public static double[] Eigenvalues(Tensor weight)
     {
         using var scope = NewDisposeScope();
-        var m = weight.to_type(ScalarType.Float64).reshape(weight.shape[0], -1);
-        var sv = torch.linalg.svdvals(m).data<double>().ToArray();
-        return sv.Select(s => s * s).ToArray();
+        var w = weight.to_type(ScalarType.Float64);
+        var slices = new List<Tensor>();
+        if (w.dim() == 4)
+            for (long i = 0; i < w.shape[2]; i++)
+                for (long j = 0; j < w.shape[3]; j++)
+                    slices.Add(w.select(3, j).select(2, i));
+        else slices.Add(w.reshape(w.shape[0], -1));
+        var all = new List<double>();
+        foreach (var m in slices)
+        {
+            double n = Math.Max(m.shape[0], m.shape[1]);
+            all.AddRange(torch.linalg.svdvals(m).data<double>().ToArray().Select(s => s * s / n));
+        }
+        return all.Where(v => v > EigenvalueThreshold).OrderBy(v => v).ToArray();
     }
+
+    /// <summary>How many eigenvalues the layer's ESD has before thresholding (WeightWatcher's M x receptive field).</summary>
+    public static long SpectrumSize(Tensor weight) =>
+        weight.dim() == 4
+            ? Math.Min(weight.shape[0], weight.shape[1]) * weight.shape[2] * weight.shape[3]
+            : Math.Min(weight.shape[0], weight.numel() / weight.shape[0]);
 
     public static IReadOnlyList<LayerSpectrum> Of(MeasureContext ctx) => ctx.Cached("spectra", () =>
     {
@@ -65,8 +95,9 @@ public static class WeightSpectra
         foreach (var m in set.Matrices)
         {
             var ev = Eigenvalues(m.Weight);
-            PowerLawFit? fit = ev.Length >= ctx.Options.MinSpectrumSize ? PowerLaw.Fit(ev, ctx.Options.MinTailSize) : null;
-            list.Add(new LayerSpectrum(m.Name, ev.Length, ev.Max(), fit));
+            PowerLawFit? fit = SpectrumSize(m.Weight) >= ctx.Options.MinSpectrumSize && ev.Length >= ctx.Options.MinTailSize
+                ? PowerLaw.Fit(ev, ctx.Options.MinTailSize) : null;
+            list.Add(new LayerSpectrum(m.Name, ev.Length, ev.Length > 0 ? ev[^1] : 0, fit));
         }
         return list;
     });
@@ -99,14 +130,14 @@ public static class WeightSpectra
 }
 
 public sealed class AlphaMeasure() : Measure("alpha", MeasureFamily.WeightSpectra, MeasureNeeds.Weights, 1,
-    "mean over fitted layers of the power-law exponent alpha of the ESD of W^T W", Citations.Martin)
+    "mean over fitted layers of the power-law exponent alpha of the normalized ESD (W^T W / N, conv slices pooled), xmin by the KS rule", Citations.Martin)
 {
     public override MeasureValue Compute(MeasureContext c) =>
         new(WeightSpectra.Fitted(c, Name).Average(l => l.Fit!.Alpha), null, WeightSpectra.Details(c));
 }
 
 public sealed class AlphaWeightedMeasure() : Measure("alpha-weighted", MeasureFamily.WeightSpectra, MeasureNeeds.Weights, 1,
-    "mean over fitted layers of alpha * log10(lambda_max)", Citations.Martin)
+    "mean over fitted layers of alpha * log10(lambda_max), lambda_max of the normalized ESD", Citations.Martin)
 {
     public override MeasureValue Compute(MeasureContext c) =>
         new(WeightSpectra.Fitted(c, Name).Average(l => l.Fit!.Alpha * Math.Log10(l.LambdaMax)), null, WeightSpectra.Details(c));

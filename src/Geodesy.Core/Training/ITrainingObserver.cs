@@ -13,6 +13,8 @@ public interface ITrainingObserver
     void OnStart(nn.Module model) { }
     /// <summary>After every optimizer step (cheap: no evaluation).</summary>
     void OnStep(nn.Module model, int epoch, long step, double batchLoss) { }
+    /// <summary>Every RunningLossEvery steps: the running mean of the last mini-batch losses.</summary>
+    void OnRunningLoss(nn.Module model, RunningLossRow row) { }
     /// <summary>After an evaluation (end of each epoch, and every LogEverySteps steps).</summary>
     void OnMetrics(nn.Module model, MetricsRow row, bool endOfEpoch) { }
     /// <summary>Once, when training stops, whatever the reason.</summary>

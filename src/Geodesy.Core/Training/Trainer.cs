@@ -32,6 +32,7 @@ public static class Trainer
         foreach (var o in observers) o.OnStart(model);
 
         long step = 0, seen = 0;
+        var running = new RunningLoss(options.RunningLossEvery);
         int epoch = 0;
         MetricsRow? last = null;
         TrainingResult Finish(RunStatus status, string message)
@@ -74,6 +75,11 @@ public static class Trainer
                 }
                 step++;
                 foreach (var o in observers) o.OnStep(model, epoch, step, batchLoss);
+                if (running.Add(batchLoss, step) is { } mean)
+                {
+                    var row = new RunningLossRow(epoch, step, mean, options.RunningLossEvery);
+                    foreach (var o in observers) o.OnRunningLoss(model, row);
+                }
                 bool endOfEpoch = start + batch >= n;
                 if (options.LogEverySteps > 0 && step % options.LogEverySteps == 0 && !endOfEpoch)
                 {
@@ -93,6 +99,19 @@ public static class Trainer
         return options.UntilLoss is { } goal
             ? Finish(RunStatus.MaxEpochs, $"train cross-entropy {last.TrainLoss:G4} still above {goal:G4} after {options.MaxEpochs} epochs")
             : Finish(RunStatus.Completed, $"trained {options.Epochs} epochs");
+    }
+
+    /// <summary>The last k mini-batch losses; their mean every k steps (only reads losses already computed).</summary>
+    private sealed class RunningLoss(int k)
+    {
+        private readonly double[] _window = new double[Math.Max(1, k)];
+
+        public double? Add(double loss, long step)
+        {
+            if (k <= 0) return null;
+            _window[(step - 1) % k] = loss;
+            return step % k == 0 ? _window.Average() : null;
+        }
     }
 
     private static MetricsRow Measure(nn.Module<Tensor, Tensor> model, DataSplit data, TrainerOptions o, int epoch, long step, double rate, System.Diagnostics.Stopwatch clock)

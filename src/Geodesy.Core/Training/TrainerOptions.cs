@@ -27,6 +27,11 @@ public sealed record TrainerOptions
     public int MaxEpochs { get; init; } = 100;
     /// <summary>Also evaluate and log every this many steps (0 = once per epoch only).</summary>
     public int LogEverySteps { get; init; }
+    /// <summary>
+    /// Record the running mean of the last this-many mini-batch losses every this-many steps (0 = never).
+    /// Costs nothing (the losses are computed anyway) and changes neither the weights nor any random stream.
+    /// </summary>
+    public int RunningLossEvery { get; init; } = 10;
     /// <summary>Seed for shuffling (the model's initialization has its own seed).</summary>
     public long Seed { get; init; }
     /// <summary>Batch size used when evaluating loss/accuracy over a whole set.</summary>
@@ -46,6 +51,7 @@ public sealed record TrainerOptions
         if (StepEveryEpochs < 1) throw new InputException($"--step-every must be at least 1 (got {StepEveryEpochs})");
         if (!(StepGamma > 0)) throw new InputException($"--step-gamma must be > 0 (got {StepGamma})");
         if (LogEverySteps < 0) throw new InputException($"--log-every must be >= 0 (got {LogEverySteps})");
+        if (RunningLossEvery < 0) throw new InputException($"the running-loss interval must be >= 0 (got {RunningLossEvery})");
     }
 
     /// <summary>The number of epochs the run may take at most.</summary>

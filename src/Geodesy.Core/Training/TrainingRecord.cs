@@ -6,6 +6,13 @@ public sealed record MetricsRow(
     double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy,
     double Seconds);
 
+/// <summary>
+/// The running mean of the last <paramref name="Batches"/> mini-batch losses, recorded by the trainer
+/// every RunningLossEvery steps at no extra cost (the losses are those the optimizer steps on, each
+/// evaluated before its own update). A cheap, fine-grained view of the train loss; not a full evaluation.
+/// </summary>
+public sealed record RunningLossRow(int Epoch, long Step, double Loss, int Batches);
+
 public enum RunStatus { Completed, Diverged, MaxEpochs }
 
 public static class RunStatusNames

@@ -1,3 +1,4 @@
+using Geodesy.Core.Curvature;
 using System.Text.Json.Nodes;
 using Geodesy.Core;
 using Geodesy.Core.Data;
@@ -30,13 +31,15 @@ public sealed class MeasureSession(MeasureContext context) : IDisposable
     /// training record and batch size (from the run, when there is one), the seed and options.
     /// </summary>
     public static MeasureContext CreateContext(nn.Module<Tensor, Tensor> model, nn.Module<Tensor, Tensor>? init, Dataset data, string arch,
-        IReadOnlyList<MetricsRow>? record, int? trainingBatch, long seed, MeasureOptions? options = null) => new()
+        IReadOnlyList<MetricsRow>? record, int? trainingBatch, long seed, MeasureOptions? options = null,
+        IReadOnlyList<RunningLossRow>? runningLoss = null) => new()
     {
         Model = model,
         InitModel = init,
         Data = data,
         ArchSpec = arch,
         TrainingRecord = record,
+        RunningLoss = runningLoss,
         TrainingBatchSize = trainingBatch,
         Seed = seed,
         Options = options ?? new MeasureOptions(),
@@ -80,6 +83,8 @@ public sealed class MeasureSession(MeasureContext context) : IDisposable
             {
                 ["value"] = Finite(v.Value),
                 ["stderr"] = v.StdErr is double s ? Finite(s) : null,
+                ["status"] = v.Status.ToSnakeCase(),
+                ["bracket_halfwidth"] = v.BracketHalfwidth is double h ? Finite(h) : null,
                 ["seconds"] = Math.Round(o.Seconds, 4),
                 ["cpu_seconds"] = Math.Round(row.CpuSeconds, 4),
                 ["forward_examples"] = row.ForwardExamples,

@@ -65,6 +65,7 @@ public sealed record ModelSource
         return new ResolvedSource(arch, weights, init, Data ?? spec?.Data ?? DataSpecs.DefaultSpec, dataOptions, DType, Run, spec, record)
         {
             InitSeed = InitSeed ?? spec?.Seed ?? Seed ?? 0,
+            RunningLoss = Run is null ? null : RunFiles.ReadRunningLoss(Run),
         };
     }
 
@@ -85,6 +86,9 @@ public sealed record ResolvedSource(
 {
     /// <summary>Seed of the initialization when there are no weights.</summary>
     public long InitSeed { get; init; }
+
+    /// <summary>The running means of the mini-batch loss recorded every k steps (metrics.jsonl), when there is a run.</summary>
+    public IReadOnlyList<RunningLossRow>? RunningLoss { get; init; }
 
     /// <summary>The training batch size of the run, if there is one.</summary>
     public int? TrainingBatch => RunSpec?.Batch;

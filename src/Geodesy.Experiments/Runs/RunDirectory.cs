@@ -36,6 +36,18 @@ public static class RunFiles
         ["seconds"] = Math.Round(r.Seconds, 3),
     };
 
+    /// <summary>The key that marks a running-loss line of metrics.jsonl (those lines have no train_loss).</summary>
+    public const string RunningLossKey = "running_train_loss";
+
+    /// <summary>One running-loss row as its JSON line: {"running_train_loss", "epoch", "step", "batches"}.</summary>
+    public static JsonObject ToJson(RunningLossRow r) => new()
+    {
+        [RunningLossKey] = Finite(r.Loss),
+        ["epoch"] = r.Epoch,
+        ["step"] = r.Step,
+        ["batches"] = r.Batches,
+    };
+
     public static MetricsRow FromJson(JsonNode n) => new(
         (int)n["epoch"]!, (long)n["step"]!, (double)n["lr"]!,
         (double?)n["train_loss"] ?? double.NaN, (double?)n["train_accuracy"] ?? double.NaN,
@@ -55,22 +67,37 @@ public static class RunFiles
         return Specs.RunSpec.FromJson(spec);
     }
 
-    /// <summary>Reads metrics.jsonl of a run folder.</summary>
-    public static IReadOnlyList<MetricsRow> ReadMetrics(string runDir)
+    /// <summary>Reads the evaluation rows of metrics.jsonl of a run folder (running-loss lines are skipped).</summary>
+    public static IReadOnlyList<MetricsRow> ReadMetrics(string runDir) => ReadRecord(runDir).Rows;
+
+    /// <summary>Reads the running-loss rows of metrics.jsonl (empty for runs recorded without them); null without the file.</summary>
+    public static IReadOnlyList<RunningLossRow>? ReadRunningLoss(string runDir) =>
+        File.Exists(Path.Combine(runDir, Metrics)) ? ReadRecord(runDir).Running : null;
+
+    /// <summary>Both kinds of line of metrics.jsonl: evaluations and running means of the mini-batch loss.</summary>
+    public static (IReadOnlyList<MetricsRow> Rows, IReadOnlyList<RunningLossRow> Running) ReadRecord(string runDir)
     {
         string path = Path.Combine(runDir, Metrics);
         if (!File.Exists(path)) throw new InputException($"'{runDir}' has no {Metrics}: not a Geodesy run folder?");
         var rows = new List<MetricsRow>();
+        var running = new List<RunningLossRow>();
         int line = 0;
         foreach (var text in File.ReadLines(path))
         {
             line++;
             if (string.IsNullOrWhiteSpace(text)) continue;
-            try { rows.Add(FromJson(JsonNode.Parse(text)!)); }
+            try
+            {
+                var node = JsonNode.Parse(text)!;
+                if (node.AsObject().ContainsKey(RunningLossKey))
+                    running.Add(new RunningLossRow((int)node["epoch"]!, (long)node["step"]!,
+                        (double?)node[RunningLossKey] ?? double.NaN, (int)node["batches"]!));
+                else rows.Add(FromJson(node));
+            }
             catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or NullReferenceException or FormatException)
             { throw new InputException($"{path}:{line}: not a metrics row"); }
         }
-        return rows;
+        return (rows, running);
     }
 
     private static double? Finite(double x) => double.IsFinite(x) ? x : null;
@@ -110,6 +137,9 @@ public sealed class RunWriter : ITrainingObserver
     {
         if (_steps.Contains(step)) Save(model, RunFiles.StepCheckpoint(step));
     }
+
+    public void OnRunningLoss(nn.Module model, RunningLossRow row) =>
+        _metrics.WriteLine(RunFiles.ToJson(row).ToJsonString());
 
     public void OnMetrics(nn.Module model, MetricsRow row, bool endOfEpoch)
     {

@@ -157,7 +157,7 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
         using var loaded = new ModelSource { Run = dir, WithInit = true }.Resolve().LoadModels(data);
         int examples = settings.Examples;
         var measureData = examples > 0 && examples < data.Train.Count ? data.Train.Take(examples) : data.Train;
-        using var context = MeasureSession.CreateContext(loaded.Model, loaded.Init, measureData, spec.Arch, rows, spec.Batch, spec.Seed, settings.Options);
+        using var context = MeasureSession.CreateContext(loaded.Model, loaded.Init, measureData, spec.Arch, rows, spec.Batch, spec.Seed, settings.Options, loaded.Source.RunningLoss);
         foreach (var m in MeasureRunner.Compute(context, MeasureRegistry.Select(settings.Measures)))
         {
             cancel.ThrowIfCancellationRequested();

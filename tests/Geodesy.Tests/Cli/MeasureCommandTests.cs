@@ -55,6 +55,8 @@ public class MeasureCommandTests(TrainedRunFixture run) : IClassFixture<TrainedR
             Assert.NotNull(m!["value"]);
             Assert.True(m.AsObject().ContainsKey("stderr"));
             Assert.True((double)m["seconds"]! >= 0);
+            Assert.Equal("converged", (string?)m["status"]);
+            Assert.True(m.AsObject().ContainsKey("bracket_halfwidth"));
         }
         Assert.Null(measures["param-norm"]!["stderr"]);
         Assert.NotNull(measures["hessian-trace"]!["stderr"]);

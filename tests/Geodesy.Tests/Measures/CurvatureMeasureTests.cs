@@ -78,6 +78,7 @@ public class CurvatureMeasureTests
         Assert.InRange(Math.Abs(eig.Value - top), 0, EigenRelativeTolerance * top);
         Assert.InRange(Math.Abs(eig.Value - top), 0, eig.Details!["residual"] + RoundingRelative * top);
         Assert.Equal(30, eig.Details["examples"]);
+        Assert.Equal(SolverStatus.Converged, eig.Status);
 
         long before = ctx.Matvecs;
         var tr = Value(Run(ctx, "hessian-trace"));
@@ -96,6 +97,18 @@ public class CurvatureMeasureTests
         Assert.InRange(Math.Abs(ratio.Details!["frobenius_norm"] - frob), 0, StdErrs * ratio.Details["frobenius_norm_stderr"] + RoundingRelative * frob);
         // The problem's cost meter: each session's products reuse one kept forward of the 30 examples.
         Assert.True(ctx.ForwardExamples >= 30 && ctx.ForwardExamples < ctx.Matvecs * 30, $"{ctx.ForwardExamples} forward examples for {ctx.Matvecs} products");
+    }
+
+    [Fact]
+    public void TopEigenvalueOutOfBudgetIsStoredWithItsStatus()
+    {
+        var (model, set) = Fitted();
+        using var _ = set;
+        using var ctx = Context(model, set, options: new MeasureOptions { EigenMatvecs = 2, EigenTolerance = 1e-12 });
+        var eig = Value(Run(ctx, "hessian-top-eigenvalue"));
+        Assert.Equal(SolverStatus.BudgetExhausted, eig.Status);
+        Assert.Null(eig.StdErr);
+        Assert.Null(eig.BracketHalfwidth);
     }
 
     [Fact]

@@ -77,6 +77,36 @@ public class FlatnessSearchTests
     }
 
     [Fact]
+    public void ASearchOutOfDepthIsBudgetExhaustedAndItsBracketIsNotAStandardError()
+    {
+        var (model, data) = LinearClassifier();
+        using var _ = data;
+        // Deviations are multiples of 1/2400 (300 examples, 8 draws); a target half-way between two of them
+        // cannot be met within 1e-9, so eight bisection steps end on an unfinished bracket.
+        using var ctx = Context(model, data, options: Options with { SearchDepth = 8, SearchTolerance = 1e-9, TargetDeviation = 0.1 + 1.0 / 4800 });
+        var value = new PacBayesFlatnessMeasure().Compute(ctx);
+        Assert.Equal(Geodesy.Core.Curvature.SolverStatus.BudgetExhausted, value.Status);
+        Assert.Null(value.StdErr);
+        double lo = value.Details!["sigma_lower"], hi = value.Details["sigma_upper"];
+        Assert.True(lo > 0, "the first bracket should not touch 0 here");
+        Assert.Equal(Math.Abs(1 / (lo * lo) - 1 / (hi * hi)) / 2, value.BracketHalfwidth!.Value, 1e-9);
+
+        using var full = Context(model, data, options: Options);
+        Assert.Equal(Geodesy.Core.Curvature.SolverStatus.Converged, new PacBayesFlatnessMeasure().Compute(full).Status);
+    }
+
+    [Fact]
+    public void ASearchThatNeverReachesTheTargetReportsAnOpenBracketUnconverged()
+    {
+        var r = DeviationSearch.Bisect(_ => (0.0, 0.0), new MeasureOptions(), baseError: 0, () => 0, "flat");
+        Assert.False(r.Converged);
+        Assert.True(double.IsPositiveInfinity(r.Upper));
+        Assert.Equal(r.Lower, r.Scale);
+        Assert.InRange(r.Scale, DeviationSearch.MaxUpper / 2, DeviationSearch.MaxUpper);
+        Assert.Null(r.HalfSpread(s => 1 / (s * s)));
+    }
+
+    [Fact]
     public void FlatnessFormulasUseTheSearchedScale()
     {
         var (model, data) = LinearClassifier();

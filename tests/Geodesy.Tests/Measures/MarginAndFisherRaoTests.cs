@@ -41,8 +41,33 @@ public class MarginAndFisherRaoTests
         Assert.Equal(gamma, new MarginMeasure().Compute(ctx).Value, Tight);
         Assert.Equal(1 / (gamma * gamma), new InverseMarginMeasure().Compute(ctx).Value, Tight);
         Assert.Equal(m.Average(), new AverageMarginMeasure().Compute(ctx).Value, Tight);
-        double spec = linalg.svdvals(model.parameters().First().detach()).max().item<double>();
-        Assert.Equal(gamma / spec, new NormalizedMarginMeasure().Compute(ctx).Value, Tight);
+    }
+
+    [Fact]
+    public void NormalizedMarginDividesByBartlettsSpectralComplexity()
+    {
+        var model = Mlp(4, 5, 3);
+        using var data = Clusters(10, 4, 3, 2.0, 4);
+        using var ctx = Context(model, data);
+        using var z = model.call(data.Inputs.to_type(ScalarType.Float64));
+        double gamma = Margins.FromLogits(z, data.Labels).OrderBy(v => v).ElementAt(2);
+        // R_A = prod_i s_i (sum_i (r_i / s_i)^(2/3))^(3/2), s_i the spectral norm, r_i the sum of the row norms
+        double prod = 1, sum = 0;
+        foreach (var w in model.parameters().Where(p => p.dim() == 2).Select(p => p.detach()))
+        {
+            double spec = linalg.svdvals(w).max().item<double>(), rows = 0;
+            for (long i = 0; i < w.shape[0]; i++)
+            {
+                double sq = 0;
+                for (long j = 0; j < w.shape[1]; j++) sq += Math.Pow(w[i, j].item<double>(), 2);
+                rows += Math.Sqrt(sq);
+            }
+            prod *= spec;
+            sum += Math.Pow(rows / spec, 2.0 / 3.0);
+        }
+        double complexity = prod * Math.Pow(sum, 1.5);
+        double dataNorm = Math.Sqrt(data.Inputs.to_type(ScalarType.Float64).pow(2).sum().item<double>());
+        Assert.Equal(gamma * 30 / (complexity * dataNorm), new NormalizedMarginMeasure().Compute(ctx).Value, Tight);
     }
 
     /// <summary>&lt;w, F w&gt; by brute force: per example and per label y, the full gradient dotted with w, weighted by p(y|x).</summary>
@@ -91,11 +116,22 @@ public class MarginAndFisherRaoTests
         var model = Mlp(true, 4, 6, 3);
         using var data = Clusters(3, 4, 3, 1.5, 6);
         using var ctx = Context(model, data);
-        var value = new FisherRaoMeasure().Compute(ctx);
+        var value = new FisherRaoModelMeasure().Compute(ctx);
         var (bruteModel, bruteEmp) = BruteForceFisherRao(model, data.Inputs.to_type(ScalarType.Float64), data.Labels);
         Assert.Equal(bruteModel, value.Value, 1e-9 * bruteModel);
         Assert.Equal(bruteEmp, value.Details!["empirical"], 1e-9 * bruteEmp);
         Assert.False(value.Details.ContainsKey("closed_form"));
         Assert.Null(FisherRao.HomogeneousDegree(model));
+    }
+
+    [Fact]
+    public void FantasticFisherRaoIsDepthSquaredTimesTheMeanSquaredInnerProductWithTheDataLabels()
+    {
+        // Fantastic eq. 45: (d+1)^2/m sum_i <w, grad l(x_i, y_i)>^2; here d+1 = 3 weight layers.
+        var model = Mlp(true, 4, 5, 4, 3);
+        using var data = Clusters(3, 4, 3, 1.5, 8);
+        using var ctx = Context(model, data);
+        var (_, bruteEmp) = BruteForceFisherRao(model, data.Inputs.to_type(ScalarType.Float64), data.Labels);
+        Assert.Equal(9 * bruteEmp, new FisherRaoMeasure().Compute(ctx).Value, 1e-9 * bruteEmp);
     }
 }

@@ -12,23 +12,39 @@ public class NormMeasureTests
     private const double FftTolerance = 1e-9;
 
     [Fact]
-    public void PathNormEqualsTheSumOverAllPathsOfAHandSetNet()
+    public void PathNormEqualsTheSumOverAllPathsOfAHandSetNetBiasesIncluded()
     {
         var model = Mlp(3, 2, 2);
         double[] w1 = [0.5, -1.0, 2.0, 1.5, 0.25, -0.75];   // [2,3]
         double[] w2 = [1.0, -2.0, 0.5, 3.0];                // [2,2]
+        double[] b1 = [5.0, -5.0], b2 = [1.0, -0.5];
         SetWeights(model, "0.weight", w1);
         SetWeights(model, "2.weight", w2);
-        SetWeights(model, "0.bias", [5.0, -5.0]);            // biases are not on any path
-        SetWeights(model, "2.bias", [1.0, 1.0]);
+        SetWeights(model, "0.bias", b1);
+        SetWeights(model, "2.bias", b2);
 
+        // Every path from an input or from a bias to an output: the product of its squared parameters
+        // (Fantastic eq. 44 as the reference code of Dziugaite et al. 2020 evaluates it).
         double expected = 0;
-        for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 2; k++)
+        {
+            expected += b2[k] * b2[k];
             for (int j = 0; j < 2; j++)
-                for (int k = 0; k < 2; k++)
+            {
+                expected += b1[j] * b1[j] * Math.Pow(w2[k * 2 + j], 2);
+                for (int i = 0; i < 3; i++)
                     expected += Math.Pow(w1[j * 3 + i], 2) * Math.Pow(w2[k * 2 + j], 2);
-
+            }
+        }
         Assert.Equal(expected, PathNorm.Of(model, [3]), Tight);
+    }
+
+    [Fact]
+    public void PathNormIsSkippedForBatchNormNetworks()
+    {
+        using var model = ModelZoo.Create("cnn:channels=2,bn=1", [1, 8, 8], 3, seed: 0, ScalarType.Float64);
+        var e = Assert.Throws<MeasureSkippedException>(() => PathNorm.Of(model, [1, 8, 8]));
+        Assert.Contains("BatchNorm", e.Message);
     }
 
     [Fact]

@@ -47,6 +47,14 @@ public class RegistryAndRunnerTests
     }
 
     [Fact]
+    public void FantasticNameDistSpecInitIsAnAliasOfSpecDist()
+    {
+        Assert.Same(MeasureRegistry.Get("spec-dist"), MeasureRegistry.Get("dist-spec-init"));
+        Assert.Equal(["spec-dist"], MeasureRegistry.Select("dist-spec-init,spec-dist").Select(m => m.Name));
+        Assert.DoesNotContain(MeasureRegistry.All, m => m.Name == "dist-spec-init");
+    }
+
+    [Fact]
     public void MeasuresThatNeedInitOrARecordReportAReason()
     {
         var model = Mlp(3, 4, 2);
@@ -61,18 +69,43 @@ public class RegistryAndRunnerTests
     }
 
     [Fact]
-    public void StepMeasuresReadTheFirstLoggedRowBelowEachThreshold()
+    public void StepMeasuresInterpolateTheFirstCrossingInLogLoss()
     {
         MetricsRow Row(long step, double loss) => new(0, step, 0.1, loss, 0.9, loss, 0.9, 0);
         var record = new[] { Row(0, 2.3), Row(100, 0.5), Row(200, 0.09), Row(300, 0.02), Row(400, 0.008), Row(500, 0.005) };
         var model = Mlp(3, 2);
         using var data = Clusters(2, 3, 2, 1.0, 14);
         using var ctx = Context(model, data, record: record);
-        Assert.Equal(200, new StepsToLossMeasure().Compute(ctx).Value);
-        Assert.Equal(200, new StepsBetweenLossesMeasure().Compute(ctx).Value);
+        // 0.1 is crossed between (100, 0.5) and (200, 0.09): 100 + 100 ln(0.5/0.1)/ln(0.5/0.09) = 193.8558...;
+        // 0.01 between (300, 0.02) and (400, 0.008): 300 + 100 ln(2)/ln(2.5) = 375.6470...
+        var toLoss = new StepsToLossMeasure().Compute(ctx);
+        Assert.Equal(193.85580754380197, toLoss.Value, 1e-9);
+        Assert.Equal(100, toLoss.Details!["loss_0.1_bracket_lower"]);
+        Assert.Equal(200, toLoss.Details["loss_0.1_bracket_upper"]);
+        Assert.Equal(375.647079736603 - 193.85580754380197, new StepsBetweenLossesMeasure().Compute(ctx).Value, 1e-9);
         using var early = Context(model, data, record: record.Take(3).ToArray());
         var outcome = MeasureRunner.Compute(early, [new StepsBetweenLossesMeasure()]).Single();
         Assert.Contains("0.01", outcome.SkippedReason);
+    }
+
+    [Fact]
+    public void StepMeasuresReadTheRunningLossBetweenEpochEvaluations()
+    {
+        // Two epochs of 100 steps; running means of 10 batches every 10 steps sit at step - 5.5.
+        MetricsRow Row(long step, double loss) => new(0, step, 0.1, loss, 0.9, loss, 0.9, 0);
+        var record = new[] { Row(0, 2.3), Row(100, 0.3), Row(200, 0.05) };
+        var running = Enumerable.Range(1, 20).Select(i => new RunningLossRow(1 + (i - 1) / 10, 10 * i, i <= 13 ? 0.4 : 0.08, 10)).ToArray();
+        var model = Mlp(3, 2);
+        using var data = Clusters(2, 3, 2, 1.0, 14);
+        using var ctx = new MeasureContext
+        {
+            Model = model, Data = data, ArchSpec = "mlp:3-2", TrainingRecord = record, RunningLoss = running,
+        };
+        // The first point at or below 0.1 is the running row of step 140 (at 134.5); the last above, step 130 (at 124.5).
+        double expected = 124.5 + 10 * Math.Log(0.4 / 0.1) / Math.Log(0.4 / 0.08);
+        var value = new StepsToLossMeasure().Compute(ctx);
+        Assert.Equal(expected, value.Value, 1e-9);
+        Assert.Equal(20, value.Details!["running_rows"]);
     }
 
     [Fact]

@@ -86,7 +86,8 @@ public class RepresentationAndSpectraTests
         double a0 = alpha.Details!["alpha[0.weight]"];
         Assert.Equal(a0, alpha.Value, Tight);   // the 3 x 30 layer has 3 eigenvalues: not fitted
         Assert.False(alpha.Details.ContainsKey("alpha[2.weight]"));
-        double lmax = Math.Pow(linalg.svdvals(model.parameters().First().detach()).max().item<double>(), 2);
+        // lambda_max of the normalized ESD: the top squared singular value of the 30 x 40 weight over N = 40
+        double lmax = Math.Pow(linalg.svdvals(model.parameters().First().detach()).max().item<double>(), 2) / 40;
         Assert.Equal(a0 * Math.Log10(lmax), weighted.Value, 1e-10);
     }
 }

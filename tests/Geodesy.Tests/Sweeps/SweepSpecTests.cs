@@ -67,10 +67,13 @@ public class SweepSpecTests
     }
 
     [Fact]
-    public void DefaultStudyHas27Models()
+    public void DefaultStudyHas81ModelsOverFourHyperparametersWithThreeValuesEach()
     {
         var spec = SweepSpec.Parse(StudyPipeline.DefaultSpecYaml("mnist"));
-        Assert.Equal(27, spec.Expand().Count);
+        Assert.Equal(81, spec.Expand().Count);
+        Assert.Equal(["lr", "batch", "width", "weight_decay"], spec.Grid.Select(g => g.Name));
+        Assert.All(spec.Grid, g => Assert.Equal(3, g.Values.Count));
+        Assert.All(spec.Expand(), t => Assert.Equal(0.01, t.Spec.UntilLoss));
     }
 }
 

@@ -86,9 +86,42 @@ public class TrainerTests
         Assert.Equal(acc, eval.Accuracy, 1e-12);
     }
 
+    [Fact]
+    public void RunningLossRowsChangeNeitherTheWeightsNorTheRandomStreams()
+    {
+        (Tensor Weights, Recorder Log) Run(int every)
+        {
+            var (model, data) = Problem(3);
+            var log = new Recorder();
+            Trainer.Train(model, data, new TrainerOptions { Epochs = 3, LearningRate = 0.05, BatchSize = 16, Seed = 3, RunningLossEvery = every }, [log]);
+            return (ParameterVector.Flatten(model), log);
+        }
+        var (without, logWithout) = Run(0);
+        var (with, log) = Run(4);
+        using (without) using (with)
+            Assert.True(without.eq(with).all().item<bool>(), "recording the running loss changed the weights");
+        Assert.Empty(logWithout.Running);
+        Assert.Equal(logWithout.Rows.Select(r => (r.Step, r.TrainLoss, r.TestLoss)), log.Rows.Select(r => (r.Step, r.TrainLoss, r.TestLoss)));
+
+        // Each row is the mean of the last 4 mini-batch losses, recorded every 4 steps.
+        Assert.NotEmpty(log.Running);
+        foreach (var row in log.Running)
+        {
+            Assert.Equal(0, row.Step % 4);
+            Assert.Equal(4, row.Batches);
+            double mean = Enumerable.Range(0, 4).Select(i => log.BatchLosses[(int)row.Step - 1 - i]).Average();
+            Assert.Equal(mean, row.Loss, 1e-12);
+        }
+        Assert.Equal(log.BatchLosses.Count / 4, log.Running.Count);
+    }
+
     private sealed class Recorder : ITrainingObserver
     {
         public List<MetricsRow> Rows { get; } = [];
+        public List<RunningLossRow> Running { get; } = [];
+        public List<double> BatchLosses { get; } = [];
         public void OnMetrics(nn.Module model, MetricsRow row, bool endOfEpoch) => Rows.Add(row);
+        public void OnRunningLoss(nn.Module model, RunningLossRow row) => Running.Add(row);
+        public void OnStep(nn.Module model, int epoch, long step, double batchLoss) => BatchLosses.Add(batchLoss);
     }
 }
