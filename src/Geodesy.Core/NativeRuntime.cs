@@ -21,7 +21,7 @@ public static class NativeRuntime
     private const int MTrimThreshold = -1, MMmapThreshold = -3;
 
     /// <summary>Spin iterations of an idle OpenMP worker before it sleeps (libgomp's default: 300,000).</summary>
-    public const string SpinCount = "3000";
+    public const string SpinCount = "1000";
 
     /// <summary>The variables this class sets or honours, as the native environment has them now (null: unset).</summary>
     public static IReadOnlyDictionary<string, string?> Settings() =>
