@@ -97,13 +97,13 @@ public static class TrainBenchmark
             // without it the baseline ran up to 4x slower on the CNN (fresh mmap + page faults).
             Evaluation.Evaluate(model, setup.Data.Train, trainerOptions.EvalBatchSize);
             ForwardBackward(model, batches); // untimed warm-up: first-touch allocations, JIT
-            ForwardBackwardStep(twin, twinOptimizer, batches);
+            ForwardBackward(twin, batches, twinOptimizer);
             var baseline = new List<double>();
             var bare = new List<double>();
             for (int e = 0; e < options.Epochs; e++)
             {
                 baseline.Add(ForwardBackward(model, batches));
-                bare.Add(ForwardBackwardStep(twin, twinOptimizer, batches));
+                bare.Add(ForwardBackward(twin, batches, twinOptimizer));
             }
 
             var timer = new EpochTimer(stepsPerEpoch: batches.Count);
@@ -113,7 +113,7 @@ public static class TrainBenchmark
             for (int e = 0; e < options.Epochs; e++)
             {
                 baseline.Add(ForwardBackward(model, batches));
-                bare.Add(ForwardBackwardStep(twin, twinOptimizer, batches));
+                bare.Add(ForwardBackward(twin, batches, twinOptimizer));
             }
             double epochSeconds = timer.EpochSeconds.Average();
             return new TrainBenchResult
@@ -157,16 +157,20 @@ public static class TrainBenchmark
         return list;
     }
 
-    /// <summary>Seconds of forward + mean loss + backward over all batches, in train mode, without optimizer steps.</summary>
-    private static double ForwardBackward(nn.Module<Tensor, Tensor> model, List<(Tensor X, Tensor Y)> batches)
+    /// <summary>
+    /// Seconds of forward + mean loss + backward over all batches, in train mode, followed by the
+    /// optimizer's step when one is given (the bare training loop), else without any step.
+    /// </summary>
+    private static double ForwardBackward(nn.Module<Tensor, Tensor> model, List<(Tensor X, Tensor Y)> batches, optim.Optimizer? optimizer = null)
     {
         model.train();
         var clock = Stopwatch.StartNew();
         foreach (var (x, y) in batches)
         {
             using var scope = NewDisposeScope();
-            model.zero_grad();
+            if (optimizer is null) model.zero_grad(); else optimizer.zero_grad();
             nn.functional.cross_entropy(model.call(x), y).backward();
+            optimizer?.step();
         }
         double seconds = clock.Elapsed.TotalSeconds;
         model.zero_grad();
@@ -181,21 +185,6 @@ public static class TrainBenchmark
         using var noGrad = no_grad();
         foreach (var (from, to) in setup.Model.parameters().Zip(twin.parameters())) to.copy_(from);
         return twin;
-    }
-
-    /// <summary>Seconds of forward + mean loss + backward + optimizer step over all batches, in train mode: the bare training loop.</summary>
-    private static double ForwardBackwardStep(nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer, List<(Tensor X, Tensor Y)> batches)
-    {
-        model.train();
-        var clock = Stopwatch.StartNew();
-        foreach (var (x, y) in batches)
-        {
-            using var scope = NewDisposeScope();
-            optimizer.zero_grad();
-            nn.functional.cross_entropy(model.call(x), y).backward();
-            optimizer.step();
-        }
-        return clock.Elapsed.TotalSeconds;
     }
 
     /// <summary>
