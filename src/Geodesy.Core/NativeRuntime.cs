@@ -21,7 +21,7 @@ public static class NativeRuntime
     private const int MTrimThreshold = -1, MMmapThreshold = -3;
 
     /// <summary>Spin iterations of an idle OpenMP worker before it sleeps (libgomp's default: 300,000).</summary>
-    public const string SpinCount = "3000";
+    public const string SpinCount = "1000";
 
     /// <summary>The variables this class sets or honours, as the native environment has them now (null: unset).</summary>
     public static IReadOnlyDictionary<string, string?> Settings() =>
@@ -36,9 +36,11 @@ public static class NativeRuntime
         // foreign load: a spinning thread burns the time slice its descheduled partner needs
         // (training mlp:784-100-10 on 2 cores with two busy loops running: 0.34-0.98 s per epoch,
         // against 0.04 s quiet). Sleeping at once (OMP_WAIT_POLICY=PASSIVE) survives load but pays a
-        // futex wake-up per small op: 3.5x slower quiet. A short spin keeps both: quiet speed, and
-        // under load about PASSIVE's time (docs/bench.md, "Threads and waiting"). Workers of a
-        // sweep get cores / workers threads each (SweepRunner), so they never oversubscribe.
+        // futex wake-up per small op: 4x slower quiet. 1,000 spins keep the quiet speed, match
+        // PASSIVE beside two busy loops, and at load 25 stay within 3-4x of it where the default
+        // took 10-100x (docs/bench.md, "Threads and waiting"; 300 spins were already as slow as
+        // PASSIVE quiet). Workers of a sweep get cores / workers threads each (SweepRunner), so
+        // they never oversubscribe.
         if (GetVariable("OMP_WAIT_POLICY") is null) SetIfUnset("GOMP_SPINCOUNT", SpinCount);
         // Large activations (a CNN on 1,000 images) are tens-of-MB tensors; libtorch backs them with
         // transparent huge pages when asked, which cut page-fault time several-fold here.

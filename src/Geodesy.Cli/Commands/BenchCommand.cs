@@ -232,7 +232,9 @@ public static class BenchCommand
             var output = parse.InvocationConfiguration.Output;
             var loadBefore = LoadAverage();
             var r = PeerBenchmark.Run(options, line => parse.InvocationConfiguration.Error.WriteLine(line));
-            foreach (var line in PeerReport.SummaryLines(r.Pairs)) output.WriteLine("bench peer " + line);
+            // With --json - the document alone goes to stdout.
+            var summary = parse.GetValue(json) == "-" ? parse.InvocationConfiguration.Error : output;
+            foreach (var line in PeerReport.SummaryLines(r.Pairs)) summary.WriteLine("bench peer " + line);
             if (parse.GetValue(json) is not { } destination) return GeodesyCli.ExitOk;
             report.Root["benchmark"] = "peer";
             r.AddTo(report.Root);

@@ -83,7 +83,7 @@ public class BenchCommandTests
     {
         using var tmp = new TempDir();
         var json = RunJson(tmp, "bench", "train", "--data", Mixture, "--arch", Arch, "--epochs", "2", "--batch", "32");
-        foreach (var key in new[] { "examples_per_second", "epoch_seconds", "forward_backward_seconds", "epoch_over_forward_backward" })
+        foreach (var key in new[] { "examples_per_second", "epoch_seconds", "forward_backward_seconds", "epoch_over_forward_backward", "forward_backward_step_seconds", "epoch_over_forward_backward_step" })
             PositiveFinite(json, key);
         Assert.Equal(120, (long)json["examples"]!);
         Assert.Equal(4, (long)json["steps_per_epoch"]!);
