@@ -59,12 +59,8 @@ public sealed record Population(
                 excluded.Add(new ExcludedTrial(t.Id, status, reason));
                 continue;
             }
-            var hp = JsonNode.Parse(t.HparamsJson)?.AsObject() ?? new JsonObject();
-            var hparams = hp.ToDictionary(kv => kv.Key, kv => kv.Value is JsonValue v && v.TryGetValue<string>(out var s) ? s : kv.Value?.ToJsonString() ?? "");
-            double train = t.Metrics?.GetValueOrDefault("train_accuracy", double.NaN) ?? double.NaN;
-            double test = t.Metrics?.GetValueOrDefault("test_accuracy", double.NaN) ?? double.NaN;
             var (values, missing) = Usable(measures.GetValueOrDefault(t.Id) ?? [], options.IncludeUnconverged);
-            models.Add(new PopulationModel(t.Id, hparams, train, test, values, missing));
+            models.Add(new PopulationModel(t.Id, HyperparametersOf(t), Metric(t, "train_accuracy"), Metric(t, "test_accuracy"), values, missing));
             modelStatus[t.Id] = status;
             curves.Add(new TrainingCurve(t.Id, store.GetMetricRows(t.Id).Select(r => new MetricsRow(
                 r.Epoch, r.Step, double.NaN, r.TrainLoss ?? double.NaN, r.TrainAccuracy ?? double.NaN,
@@ -72,6 +68,14 @@ public sealed record Population(
         }
         return new Population(sweep.Id, sweepJson, models, curves, modelStatus, excluded, statuses, options);
     }
+
+    /// <summary>A trial's hyperparameter values as strings (JSON strings unquoted, other values as JSON text).</summary>
+    public static Dictionary<string, string> HyperparametersOf(Trial t) =>
+        (JsonNode.Parse(t.HparamsJson) as JsonObject ?? new JsonObject())
+            .ToDictionary(kv => kv.Key, kv => kv.Value is JsonValue v && v.TryGetValue<string>(out var s) ? s : kv.Value?.ToJsonString() ?? "");
+
+    /// <summary>A summary metric of a trial ("train_accuracy", "test_loss", ...), NaN when absent.</summary>
+    public static double Metric(Trial t, string name) => t.Metrics?.GetValueOrDefault(name, double.NaN) ?? double.NaN;
 
     /// <summary>The sweep named by id or id prefix, or the newest.</summary>
     public static SweepRecord FindSweep(IExperimentStore store, string? sweepId)

@@ -25,8 +25,7 @@ public static class PopulationExport
         var trials = store.ListTrials(sweep.Id);
         var measures = store.GetSweepMeasures(sweep.Id, hash).GroupBy(m => m.TrialId)
             .ToDictionary(g => g.Key, g => g.ToDictionary(m => m.Measure.Name, m => m.Measure, StringComparer.Ordinal), StringComparer.Ordinal);
-        var hparams = trials.ToDictionary(t => t.Id, t => (JsonNode.Parse(t.HparamsJson) as JsonObject ?? new JsonObject())
-            .ToDictionary(kv => kv.Key, kv => kv.Value is JsonValue v && v.TryGetValue<string>(out var s) ? s : kv.Value?.ToJsonString() ?? ""));
+        var hparams = trials.ToDictionary(t => t.Id, Population.HyperparametersOf);
         var hpNames = hparams.Values.SelectMany(h => h.Keys).Distinct().OrderBy(k => k, StringComparer.Ordinal).ToList();
         var measureNames = measures.Values.SelectMany(m => m.Keys).Distinct().OrderBy(k => k, StringComparer.Ordinal).ToList();
 
@@ -41,10 +40,8 @@ public static class PopulationExport
         {
             var row = new List<string> { t.Id, Population.TrainingStatus(t).Status };
             row.AddRange(hpNames.Select(h => hparams[t.Id].GetValueOrDefault(h) ?? ""));
-            foreach (string k in Metrics) row.Add(Number(t.Metrics?.GetValueOrDefault(k, double.NaN)));
-            double train = t.Metrics?.GetValueOrDefault("train_accuracy", double.NaN) ?? double.NaN;
-            double test = t.Metrics?.GetValueOrDefault("test_accuracy", double.NaN) ?? double.NaN;
-            row.Add(Number(train - test));
+            foreach (string k in Metrics) row.Add(Number(Population.Metric(t, k)));
+            row.Add(Number(Population.Metric(t, "train_accuracy") - Population.Metric(t, "test_accuracy")));
             var mine = measures.GetValueOrDefault(t.Id);
             foreach (string m in measureNames)
             {

@@ -35,7 +35,7 @@ public sealed record MeasureSpec(string Measures = "all", int Examples = 0, stri
         foreach (var p in typeof(MeasureOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance))
         {
             string value = Format(p.GetValue(given)), standard = Format(p.GetValue(DefaultOptions));
-            if (value != standard) options[SnakeCase(p.Name)] = value;
+            if (value != standard) options[OptionKey(p.Name)] = value;
         }
         var root = new JsonObject
         {
@@ -58,7 +58,8 @@ public sealed record MeasureSpec(string Measures = "all", int Examples = 0, stri
         _ => v.ToString() ?? "",
     };
 
-    private static string SnakeCase(string name)
+    /// <summary>The snake_case JSON key of a <see cref="MeasureOptions"/> property ("SearchDepth" → "search_depth").</summary>
+    public static string OptionKey(string name)
     {
         var sb = new StringBuilder();
         for (int i = 0; i < name.Length; i++)

@@ -58,6 +58,7 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
             var trial = store.TryLease(sweepId, workerId, options.Lease);
             if (trial is null)
             {
+                if (MeasureSharedTrial(cancel)) continue;
                 if (!options.WaitForRunning || sweepId is null || !AnyRunning()) break;
                 Thread.Sleep(options.PollEvery);
                 continue;
@@ -65,6 +66,38 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
             if (Execute(trial, cancel)) done++;
         }
         return done;
+    }
+
+    private readonly HashSet<string> _sharedTried = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// A trial this sweep shares with another one may have been trained (and measured) under the
+    /// other sweep's measure spec: the store then has no measures of this sweep's spec for it.
+    /// Computes them from its run folder, one trial per call (each trial tried once per worker;
+    /// two workers may both do it, which only repeats an idempotent upsert). False when none is left.
+    /// </summary>
+    private bool MeasureSharedTrial(CancellationToken cancel)
+    {
+        var settings = MeasureSettings();
+        if (sweepId is null || settings.Measures is "none" or "") return false;
+        string hash = settings.Hash();
+        var measured = store.GetSweepMeasures(sweepId, hash).Select(m => m.TrialId).ToHashSet(StringComparer.Ordinal);
+        var trial = store.ListTrials(sweepId).FirstOrDefault(t => t.Status == TrialStatus.Completed && !measured.Contains(t.Id) && _sharedTried.Add(t.Id));
+        if (trial is null) return false;
+        string dir = trial.ArtifactsPath ?? Path.Combine(runsDir, trial.Id);
+        try
+        {
+            var spec = RunSpec.FromJson(JsonNode.Parse(trial.SpecJson)!.AsObject());
+            if (!File.Exists(Path.Combine(dir, RunFiles.FinalWeights)))
+                throw new InputException($"its run folder {dir} has no {RunFiles.FinalWeights} here");
+            store.RecordMeasures(trial.Id, hash, ComputeMeasures(spec, Data(spec), dir, RunFiles.ReadMetrics(dir), trial.Id, cancel));
+            log?.Invoke($"[{workerId}] trial {trial.Id[..12]} (trained for another sweep): measured with this sweep's settings");
+        }
+        catch (Exception e) when (e is InputException or System.Text.Json.JsonException or IOException)
+        {
+            log?.Invoke($"[{workerId}] trial {trial.Id[..12]} (trained for another sweep) cannot be measured: {e.Message}");
+        }
+        return true;
     }
 
     private bool AnyRunning() => store.CountByStatus(sweepId!).TryGetValue(TrialStatus.Running, out int n) && n > 0;
