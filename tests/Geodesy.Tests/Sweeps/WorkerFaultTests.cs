@@ -26,7 +26,7 @@ public class WorkerFaultTests
           batch: 16
         grid:
           lr: [0.02, 0.05]
-          width: [16, 32, 48]
+          width: [16, 24, 32, 48]
         measures: "cross-entropy,param-norm,margin,path-norm,frob-distance"
         """;
 
@@ -71,7 +71,7 @@ public class WorkerFaultTests
             while (done < kills && deadline.ElapsedMilliseconds < WorkerDeadlineMs && procs.Any(p => !p.Process.HasExited))
             {
                 if (Leaseholders().Count == 0) { Thread.Sleep(100); continue; } // workers still starting, or between trials
-                Thread.Sleep(200 + rng.Next(1000)); // a random moment into training
+                Thread.Sleep(50 + rng.Next(450)); // a random moment into training (short: a trial takes about a second on a quiet machine)
                 var training = Leaseholders();
                 if (training.Count == 0) continue;
                 var victim = training[rng.Next(training.Count)];
