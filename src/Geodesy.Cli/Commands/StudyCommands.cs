@@ -27,11 +27,6 @@ public static class StudyCommands
     private static Option<int> WorkersOption() => new("--workers") { Description = "Number of worker processes", DefaultValueFactory = _ => 1 };
     private static Option<string?> RunsOption() => new("--runs") { Description = "Folder for run folders (default: beside the store)" };
 
-    private static string RunsFolder(string? runs, string storeUri) => Path.GetFullPath(runs ??
-        (storeUri.StartsWith("sqlite:", StringComparison.Ordinal)
-            ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(storeUri["sqlite:".Length..])) ?? ".", StudyPipeline.RunsFolder)
-            : StudyPipeline.RunsFolder));
-
     public static Command Sweep()
     {
         var spec = new Option<string>("--spec") { Description = "Sweep spec (YAML): base run settings, grid/random search, seeds, measures", Required = true };
@@ -52,7 +47,7 @@ public static class StudyCommands
             string uri = parse.GetValue(store)!;
             using var s = StoreFactory.Open(uri);
             var (id, count) = SweepRunner.Register(s, sweep);
-            string runsDir = RunsFolder(parse.GetValue(runs), uri);
+            string runsDir = StudyPipeline.RunsFolderFor(parse.GetValue(runs), uri);
             output.WriteLine($"sweep {id[..12]} '{sweep.Name}': {count} trials in {s.Description}");
             if (parse.GetValue(slurm) is { } script)
             {
@@ -84,10 +79,9 @@ public static class StudyCommands
             var output = parse.InvocationConfiguration.Output;
             string uri = parse.GetValue(store)!;
             using var s = StoreFactory.Open(uri);
-            string id = parse.GetValue(sweep) is { } given ? Resolve(s, given) : (s.ListSweeps().LastOrDefault()?.Id
-                ?? throw new InputException($"store {s.Description} has no sweep yet"));
+            string id = Experiments.Reports.Population.FindSweep(s, parse.GetValue(sweep)).Id;
             string worker = parse.GetValue(name) ?? $"{Environment.MachineName}-{Environment.ProcessId}";
-            var w = new SweepWorker(s, id, RunsFolder(parse.GetValue(runs), uri), worker,
+            var w = new SweepWorker(s, id, StudyPipeline.RunsFolderFor(parse.GetValue(runs), uri), worker,
                 WorkerOptions.ForLease(parse.GetValue(lease)) with { MaxTrials = parse.GetValue(max) }, line => output.WriteLine(line));
             int done = w.Run();
             output.WriteLine($"[{worker}] done: {done} trial(s) recorded");
@@ -122,10 +116,7 @@ public static class StudyCommands
             PrintRanking(output, table, pop);
             if (parse.GetValue(json) is { } dest)
             {
-                var report = new JsonReport("rank", parse.Tokens.Select(t => t.Value));
-                foreach (var (k, v) in doc) if (k != "schema") report.Root[k] = v?.DeepClone();
-                report.Provenance["seed"] = parse.GetValue(seed);
-                report.Write(dest, output);
+                WriteRankDocument(doc, parse.Tokens.Select(t => t.Value), dest, output, parse.GetValue(seed));
             }
             return 0;
         });
@@ -146,7 +137,7 @@ public static class StudyCommands
             using var s = StoreFactory.Open(parse.GetValue(store)!);
             var (doc, table, pop) = StudyPipeline.Rank(s, parse.GetValue(sweep), populationOptions: new Experiments.Reports.PopulationOptions(parse.GetValue(unconverged)));
             string dir = parse.GetValue(outDir)!;
-            var files = StudyPipeline.Report(dir, pop, table, "Geodesy report", Summary(s, pop));
+            var files = StudyPipeline.Report(dir, pop, table, "Geodesy report", StudyPipeline.Summary(s, pop));
             output.WriteLine($"wrote {Path.Combine(dir, files[0])} and {files.Count - 1} plots");
             return 0;
         });
@@ -177,7 +168,7 @@ public static class StudyCommands
         var data = CommonOptions.Data();
         var outDir = new Option<string>("--out") { Description = "Study folder: report.html, ranking.json, study.db, runs/", DefaultValueFactory = _ => "study" };
         var store = StoreOption(false);
-        var spec = new Option<string?>("--spec") { Description = "Sweep spec (YAML) instead of the default 27-model study" };
+        var spec = new Option<string?>("--spec") { Description = "Sweep spec (YAML) instead of the default 81-model study (docs/studies.md)" };
         var workers = WorkersOption();
         workers.DefaultValueFactory = _ => Math.Clamp(Environment.ProcessorCount, 1, 2);
         workers.Description = "Number of worker processes (default: 2 on a machine with 2 or more cores, each with its share of the threads)";
@@ -206,10 +197,8 @@ public static class StudyCommands
             output.WriteLine($"study '{sweep.Name}': {count} models, store {s.Description}, folder {dir}");
             RunWithProgress(output, s, uri, id, Path.Combine(dir, StudyPipeline.RunsFolder), parse.GetValue(workers));
             var (doc, table, pop) = StudyPipeline.Rank(s, id, populationOptions: new Experiments.Reports.PopulationOptions(parse.GetValue(unconverged)));
-            var json = new JsonReport("rank", parse.Tokens.Select(t => t.Value));
-            foreach (var (k, v) in doc) if (k != "schema") json.Root[k] = v?.DeepClone();
-            json.Write(Path.Combine(dir, StudyPipeline.RankingFile), output);
-            var summary = Summary(s, pop);
+            WriteRankDocument(doc, parse.Tokens.Select(t => t.Value), Path.Combine(dir, StudyPipeline.RankingFile), output);
+            var summary = StudyPipeline.Summary(s, pop);
             summary["wall time"] = $"{clock.Elapsed.TotalSeconds:F0} s (this invocation)";
             StudyPipeline.Report(dir, pop, table, $"Geodesy study: {sweep.Name}", summary);
             PrintRanking(output, table, pop, top: 12);
@@ -222,18 +211,6 @@ public static class StudyCommands
         return cmd;
     }
 
-    private static string Resolve(IExperimentStore s, string given) =>
-        s.ListSweeps().FirstOrDefault(x => x.Id == given || x.Id.StartsWith(given, StringComparison.Ordinal))?.Id
-        ?? throw new InputException($"store {s.Description} has no sweep '{given}'");
-
-    private static Dictionary<string, string> Summary(IExperimentStore s, Experiments.Reports.Population pop) => new()
-    {
-        ["sweep"] = pop.SweepId,
-        ["models ranked"] = pop.Models.Count.ToString(CultureInfo.InvariantCulture),
-        ["trials"] = string.Join(", ", pop.Statuses.Select(kv => $"{kv.Value} {kv.Key}")),
-        ["store"] = s.Description,
-    };
-
     /// <summary>Runs workers while showing how many trials are done (bar on a terminal, lines otherwise).</summary>
     private static void RunWithProgress(TextWriter output, IExperimentStore s, string uri, string id, string runsDir, int workers)
     {
@@ -243,6 +220,15 @@ public static class StudyCommands
         var clock = System.Diagnostics.Stopwatch.StartNew();
         void Log(string line) { lock (output) output.WriteLine($"  [{clock.Elapsed.TotalSeconds,6:F0} s] {Done()}/{total} {line}"); }
         SweepRunner.RunWorkers(s, uri, id, runsDir, workers, SweepRunner.SelfCommand(), Log);
+    }
+
+    /// <summary>The rank document with the command's cost and provenance (geodesy.rank/1), written atomically.</summary>
+    private static void WriteRankDocument(System.Text.Json.Nodes.JsonObject doc, IEnumerable<string> tokens, string destination, TextWriter output, long? seed = null)
+    {
+        var report = new JsonReport("rank", tokens);
+        foreach (var (k, v) in doc) if (k != "schema") report.Root[k] = v?.DeepClone();
+        if (seed is long given) report.Provenance["seed"] = given;
+        report.Write(destination, output);
     }
 
     private static void PrintCounts(TextWriter output, IExperimentStore s, string id) =>

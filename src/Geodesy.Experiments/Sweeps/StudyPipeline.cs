@@ -47,6 +47,24 @@ public static class StudyPipeline
 
     public static JsonSerializerOptions Indented { get; } = new() { WriteIndented = true };
 
+    /// <summary>
+    /// Where run folders go: the folder given, else runs/ beside a SQLite store's file, else runs/ in
+    /// the working folder (a PostgreSQL store has no folder of its own).
+    /// </summary>
+    public static string RunsFolderFor(string? runs, string storeUri) => Path.GetFullPath(runs ??
+        (storeUri.StartsWith("sqlite:", StringComparison.Ordinal)
+            ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(storeUri["sqlite:".Length..])) ?? ".", RunsFolder)
+            : RunsFolder));
+
+    /// <summary>The facts at the top of a report: sweep, models ranked, trials by status, store.</summary>
+    public static Dictionary<string, string> Summary(IExperimentStore store, Population population) => new()
+    {
+        ["sweep"] = population.SweepId,
+        ["models ranked"] = population.Models.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["trials"] = string.Join(", ", population.Statuses.Select(kv => $"{kv.Value} {kv.Key}")),
+        ["store"] = store.Description,
+    };
+
     /// <summary>Ranks the population of a sweep; returns the rank document and the table.</summary>
     public static (JsonObject Document, RankingTable Table, Population Population) Rank(IExperimentStore store, string? sweepId,
         IReadOnlyList<string>? measures = null, long seed = 0, PopulationOptions? populationOptions = null,
