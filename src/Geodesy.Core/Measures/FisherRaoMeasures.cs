@@ -139,11 +139,11 @@ public sealed class FisherRaoModelMeasure() : Measure("fisher-rao-model", Measur
 }
 
 /// <summary>
-/// Fantastic's fisher-rao (Appendix C, eq. 45) as printed: (d+1)^2 / m sum_i &lt;w, grad_w l(f_w(x_i), y_i)&gt;^2
+/// Fantastic's fisher-rao (Appendix C) as printed: (d+1)^2 / m sum_i &lt;w, grad_w l(f_w(x_i), y_i)&gt;^2
 /// with the labels of the data, w every parameter, d+1 the number of weight layers.
 /// </summary>
 public sealed class FisherRaoMeasure() : Measure("fisher-rao", MeasureFamily.FisherRao, MeasureNeeds.Data, 2,
-    "(d+1)^2 / m sum_i <w, grad_w l(f_w(x_i), y_i)>^2, y_i the data labels, d+1 weight layers  (eq. 45)",
+    "(d+1)^2 / m sum_i <w, grad_w l(f_w(x_i), y_i)>^2, y_i the data labels, d+1 weight layers",
     Citations.Fantastic)
 {
     public override MeasureValue Compute(MeasureContext context)
