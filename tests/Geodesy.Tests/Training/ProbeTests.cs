@@ -50,19 +50,24 @@ public class ProbeTests
         return (rows, snap, model, data);
     }
 
-    /// <summary>||grad CE(f(x_i), y_i)||^2 for every example, one autograd call each.</summary>
-    private static double[] SquaredGradientNorms(nn.Module<Tensor, Tensor> model, Tensor x, Tensor y)
+    /// <summary>grad CE(f(x_i), y_i) of every example as rows [n, P], one autograd call each.</summary>
+    private static Tensor GradientRows(nn.Module<Tensor, Tensor> model, Tensor x, Tensor y)
     {
         var ps = model.parameters().ToArray();
-        var result = new double[x.shape[0]];
+        var rows = zeros(x.shape[0], ps.Sum(p => p.numel()), dtype: ScalarType.Float64);
         for (long i = 0; i < x.shape[0]; i++)
         {
             using var scope = NewDisposeScope();
             var loss = nn.functional.cross_entropy(model.call(x.narrow(0, i, 1)), y.narrow(0, i, 1));
-            var grads = torch.autograd.grad([loss], ps);
-            result[i] = grads.Sum(g => g.pow(2).sum().item<double>());
+            rows[i].copy_(torch.cat(torch.autograd.grad([loss], ps).Select(g => g.reshape(-1)).ToArray(), 0));
         }
-        return result;
+        return rows;
+    }
+
+    private static double[] SquaredGradientNorms(nn.Module<Tensor, Tensor> model, Tensor x, Tensor y)
+    {
+        using var g = GradientRows(model, x, y);
+        return g.pow(2).sum([1]).data<double>().ToArray();
     }
 
     /// <summary>The Hessian of the mean cross-entropy, row by row by double backprop.</summary>
@@ -92,7 +97,7 @@ public class ProbeTests
         const long at = 4;
         var options = new TrainerOptions { Epochs = 1, LearningRate = 0.1, BatchSize = 32, Seed = 5 };
         var (rows, snap, model, data) = Train("mlp:6-5-3", ScalarType.Float64, examples, options, [at],
-            "fisher-trace@steps=4", "empirical-fisher-trace@steps=4", "hessian-top:k=2,tol=1e-10@steps=4", "weights@steps=4");
+            "fisher-trace@steps=4", "empirical-fisher-trace@steps=4", "hessian-top:k=2,tol=1e-10@steps=4", "weights@steps=4", "gradient-noise:k=2@steps=4");
         Assert.All(rows, r => Assert.Equal(at, r.Step));
         Assert.All(rows, r => Assert.Equal(0, r.Epoch));
 
@@ -130,6 +135,20 @@ public class ProbeTests
         Assert.Equal(eig[^1], found[0], Float64Tol);
         Assert.Equal(eig[^2], found[1], Float64Tol);
         Assert.Equal(eig[^1] * options.LearningRate / 2, Row("sharpness-ratio").Value, Float64Tol);
+
+        // Gradient noise: K from the explicit gradient rows, its eigenvalues by a dense solver.
+        using (var g = GradientRows(model, px, py))
+        {
+            var centred = g - g.mean([0], keepdim: true);
+            using var k = centred.t().mm(centred) / examples;
+            var kEig = linalg.eigvalsh(k).data<double>().ToArray();
+            var noise = Row("gradient-noise");
+            Assert.Equal(k.trace().item<double>(), noise.Value, Float64Tol);
+            var kTop = (double[])Extra(noise, "top_eigenvalues")!;
+            Assert.Equal(kEig[^1], kTop[0], Float64Tol);
+            Assert.Equal(kEig[^2], kTop[1], Float64Tol);
+            Assert.Equal(g.mean([0]).norm().item<double>(), (double)Extra(noise, "gradient_norm")!, Float64Tol);
+        }
 
         // Weights: norms by hand.
         var w = weights.data<double>().ToArray();
@@ -191,38 +210,6 @@ public class ProbeTests
         Assert.Throws<InputException>(() => Lanczos.TopK(op, new EigenOptions { Start = wrong }));
         using var zero = zeros(40, dtype: ScalarType.Float64);
         Assert.Throws<InputException>(() => Lanczos.TopK(op, new EigenOptions { Start = zero }));
-    }
-
-    [Fact]
-    public void ProbesDoNotChangeTrainingNorAnyRandomStream()
-    {
-        var options = new TrainerOptions { Epochs = 2, LearningRate = 0.05, BatchSize = 32, Seed = 11, LogEverySteps = 3 };
-        (Tensor Weights, double[] Losses, Tensor Draw) Run(bool withProbes)
-        {
-            var data = DataSpecs.Load(Mixture);
-            var model = ModelZoo.Create("mlp:6-16-3", data.Train.InputShape, data.Train.NumClasses, seed: 2);
-            var log = new List<double>();
-            var observers = new List<ITrainingObserver> { new LossLog(log) };
-            using var recorder = new ProbeRecorder(
-                new[] { "fisher-trace@every=2", "empirical-fisher-trace", "hessian-top:k=2@every=3", "weights@steps=0,5" }.Select(ProbeSpec.Parse),
-                data.Train, 64, options.Seed, _ => { });
-            if (withProbes) observers.Add(recorder);
-            torch.random.manual_seed(1234);
-            Trainer.Train(model, data, options, observers);
-            var draw = torch.rand(8); // the global stream after training
-            return (ParameterVector.Flatten(model), log.ToArray(), draw);
-        }
-        var plain = Run(false);
-        var probed = Run(true);
-        Assert.True(plain.Weights.eq(probed.Weights).all().item<bool>(), "probes changed the weights");
-        Assert.Equal(plain.Losses, probed.Losses);
-        Assert.True(plain.Draw.eq(probed.Draw).all().item<bool>(), "probes moved the global random stream");
-    }
-
-    private sealed class LossLog(List<double> losses) : ITrainingObserver
-    {
-        public void OnStep(nn.Module model, int epoch, long step, double batchLoss) => losses.Add(batchLoss);
-        public void OnMetrics(nn.Module model, MetricsRow row, bool endOfEpoch) => losses.Add(row.TrainLoss);
     }
 
     [Theory]
@@ -328,5 +315,44 @@ public class ProbeTests
             using var reader = new StreamReader(stream);
             counts.Add(reader.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         }
+    }
+}
+
+/// <summary>Runs alone (no other test may draw from the process-wide generator meanwhile).</summary>
+[Collection(nameof(Geodesy.Tests.Curvature.GlobalRandomState))]
+public class ProbeTrainingInvarianceTests
+{
+    private const string Mixture = "gaussian-mixture:classes=3,dim=6,sep=4,n=300";
+
+    [Fact]
+    public void ProbesDoNotChangeTrainingNorAnyRandomStream()
+    {
+        var options = new TrainerOptions { Epochs = 2, LearningRate = 0.05, BatchSize = 32, Seed = 11, LogEverySteps = 3 };
+        (Tensor Weights, double[] Losses, Tensor Draw) Run(bool withProbes)
+        {
+            var data = DataSpecs.Load(Mixture);
+            var model = ModelZoo.Create("mlp:6-16-3", data.Train.InputShape, data.Train.NumClasses, seed: 2);
+            var log = new List<double>();
+            var observers = new List<ITrainingObserver> { new LossLog(log) };
+            using var recorder = new ProbeRecorder(
+                new[] { "fisher-trace@every=2", "empirical-fisher-trace", "hessian-top:k=2@every=3", "gradient-noise@every=4", "weights@steps=0,5" }.Select(ProbeSpec.Parse),
+                data.Train, 64, options.Seed, _ => { });
+            if (withProbes) observers.Add(recorder);
+            torch.random.manual_seed(1234);
+            Trainer.Train(model, data, options, observers);
+            var draw = torch.rand(8); // the global stream after training
+            return (ParameterVector.Flatten(model), log.ToArray(), draw);
+        }
+        var plain = Run(false);
+        var probed = Run(true);
+        Assert.True(plain.Weights.eq(probed.Weights).all().item<bool>(), "probes changed the weights");
+        Assert.Equal(plain.Losses, probed.Losses);
+        Assert.True(plain.Draw.eq(probed.Draw).all().item<bool>(), "probes moved the global random stream");
+    }
+
+    private sealed class LossLog(List<double> losses) : ITrainingObserver
+    {
+        public void OnStep(nn.Module model, int epoch, long step, double batchLoss) => losses.Add(batchLoss);
+        public void OnMetrics(nn.Module model, MetricsRow row, bool endOfEpoch) => losses.Add(row.TrainLoss);
     }
 }
