@@ -135,6 +135,14 @@ public class ProbeTests
         Assert.Equal(eig[^1], found[0], Float64Tol);
         Assert.Equal(eig[^2], found[1], Float64Tol);
         Assert.Equal(eig[^1] * options.LearningRate / 2, Row("sharpness-ratio").Value, Float64Tol);
+        // Gradient overlap with the dense top-2 eigenvectors.
+        var (_, vectors) = linalg.eigh(h);
+        using (var g = GradientRows(model, px, py).mean([0]))
+        {
+            var top2 = vectors.narrow(1, vectors.shape[1] - 2, 2);
+            double expected = top2.t().mv(g).pow(2).sum().item<double>() / g.dot(g).item<double>();
+            Assert.Equal(expected, Row("gradient-overlap").Value, Float64Tol);
+        }
 
         // Gradient noise: K from the explicit gradient rows, its eigenvalues by a dense solver.
         using (var g = GradientRows(model, px, py))

@@ -9,7 +9,9 @@ namespace Geodesy.Core.Training.Probes;
 /// call started from the sum of the previous call's eigenvectors: the weights move little between
 /// calls, so the start already lies near the top eigenspace and few products are needed. Also
 /// writes <c>sharpness-ratio</c> = λmax / (2/η), η the learning rate of the next step (the
-/// stability threshold of gradient descent on a quadratic; momentum moves it, see docs/probes.md).
+/// stability threshold of gradient descent on a quadratic; momentum moves it, see docs/probes.md)
+/// and <c>gradient-overlap</c> = ||P_k g||² / ||g||², the share of the probe-set gradient g in the
+/// top-k eigenspace (one more gradient pass).
 /// </summary>
 public sealed class HessianTopProbe(ProbeSpec spec) : IProbe
 {
@@ -37,10 +39,15 @@ public sealed class HessianTopProbe(ProbeSpec spec) : IProbe
             ReturnVectors = true,
             Start = _start,
         });
+        double overlap = double.NaN;
         if (result.Eigenvectors is { } vectors && result.Status != SolverStatus.Diverged)
         {
             _start?.Dispose();
             _start = vectors.sum(0L).DetachFromDisposeScope(); // kept across calls, outside every step's scope
+            // ||P_k g||^2 / ||g||^2, P_k the projection on the (orthonormal) Ritz vectors.
+            var gradient = problem.DataGradient();
+            double squaredNorm = gradient.dot(gradient).to_type(ScalarType.Float64).item<double>();
+            overlap = vectors.mv(gradient).pow(2).sum().to_type(ScalarType.Float64).item<double>() / squaredNorm;
         }
         result.Eigenvectors?.Dispose();
         double top = result.Eigenvalues.Length > 0 ? result.Eigenvalues[0] : double.NaN;
@@ -59,7 +66,10 @@ public sealed class HessianTopProbe(ProbeSpec spec) : IProbe
             Of("lambda_max", top),
             Of("lr", context.LearningRate),
             Of("status", status));
-        return [hessian, ratio];
+        var subspace = context.Row("gradient-overlap", overlap,
+            Of("k", (long)_k),
+            Of("status", status));
+        return [hessian, ratio, subspace];
     }
 
     public void Dispose() => _start?.Dispose();
