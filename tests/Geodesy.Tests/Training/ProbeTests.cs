@@ -97,7 +97,7 @@ public class ProbeTests
         const long at = 4;
         var options = new TrainerOptions { Epochs = 1, LearningRate = 0.1, BatchSize = 32, Seed = 5 };
         var (rows, snap, model, data) = Train("mlp:6-5-3", ScalarType.Float64, examples, options, [at],
-            "fisher-trace@steps=4", "empirical-fisher-trace@steps=4", "hessian-top:k=2,tol=1e-10@steps=4", "weights@steps=4", "gradient-noise:k=2@steps=4");
+            "fisher-trace@steps=4", "empirical-fisher-trace@steps=4", "hessian-top:k=2,tol=1e-10@steps=4", "weights@steps=4", "gradient-noise:k=2@steps=4", "nc1@steps=4");
         Assert.All(rows, r => Assert.Equal(at, r.Step));
         Assert.All(rows, r => Assert.Equal(0, r.Epoch));
 
@@ -156,6 +156,34 @@ public class ProbeTests
             Assert.Equal(kEig[^1], kTop[0], Float64Tol);
             Assert.Equal(kEig[^2], kTop[1], Float64Tol);
             Assert.Equal(g.mean([0]).norm().item<double>(), (double)Extra(noise, "gradient_norm")!, Float64Tol);
+        }
+
+        // NC1 from penultimate features computed by hand: relu(x W0^T + b0) of mlp:6-5-3.
+        using (no_grad())
+        {
+            var firstWeight = weights.narrow(0, 0, 30).reshape(5, 6);
+            var firstBias = weights.narrow(0, 30, 5);
+            var feat = px.mm(firstWeight.t()).add(firstBias).relu();
+            var mu = feat.mean([0]);
+            var sigmaW = zeros(5, 5, dtype: ScalarType.Float64);
+            var sigmaB = zeros(5, 5, dtype: ScalarType.Float64);
+            int classes = 0;
+            for (int c = 0; c < 3; c++)
+            {
+                var members = Enumerable.Range(0, examples).Where(i => py[i].item<long>() == c).Select(i => (long)i).ToArray();
+                if (members.Length == 0) continue;
+                classes++;
+                var hc = feat.index_select(0, tensor(members));
+                var muC = hc.mean([0]);
+                var d = hc - muC;
+                sigmaW += d.t().mm(d);
+                var m = (muC - mu).unsqueeze(1);
+                sigmaB += m.mm(m.t());
+            }
+            sigmaW /= examples;
+            sigmaB /= classes;
+            double expected = sigmaW.mm(linalg.pinv(sigmaB, hermitian: true)).trace().item<double>() / classes;
+            Assert.Equal(expected, Row("nc1").Value, Float64Tol);
         }
 
         // Weights: norms by hand.
@@ -226,6 +254,14 @@ public class ProbeTests
     [InlineData("hessian-top:k=3,tol=1e-4@steps=0,10,5", ProbeSchedule.Kind.Steps)]
     [InlineData("weights@epochs=0,2", ProbeSchedule.Kind.Epochs)]
     public void GoodProbeValuesParse(string text, ProbeSchedule.Kind kind) => Assert.Equal(kind, ProbeSpec.Parse(text).Schedule.When);
+
+    [Fact]
+    public void Nc1RefusesAModelWithoutAPenultimateLayerBeforeTraining()
+    {
+        using var plain = nn.Sequential(nn.Linear(6, 3));
+        var e = Assert.Throws<InputException>(() => new Nc1Probe().Check(plain));
+        Assert.StartsWith("--probe nc1:", e.Message);
+    }
 
     [Fact]
     public void SchedulesAreDueWhereTheySay()
@@ -343,7 +379,7 @@ public class ProbeTrainingInvarianceTests
             var log = new List<double>();
             var observers = new List<ITrainingObserver> { new LossLog(log) };
             using var recorder = new ProbeRecorder(
-                new[] { "fisher-trace@every=2", "empirical-fisher-trace", "hessian-top:k=2@every=3", "gradient-noise@every=4", "weights@steps=0,5" }.Select(ProbeSpec.Parse),
+                new[] { "fisher-trace@every=2", "empirical-fisher-trace", "hessian-top:k=2@every=3", "gradient-noise@every=4", "nc1@every=5", "weights@steps=0,5" }.Select(ProbeSpec.Parse),
                 data.Train, 64, options.Seed, _ => { });
             if (withProbes) observers.Add(recorder);
             torch.random.manual_seed(1234);

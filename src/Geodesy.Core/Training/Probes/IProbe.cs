@@ -46,6 +46,8 @@ public enum ProbeSet { Probe, Batch }
 public interface IProbe : IDisposable
 {
     string Name { get; }
+    /// <summary>Before training: refuse a model the probe cannot measure (InputException), so no run fails half-way.</summary>
+    void Check(nn.Module model) { }
     IEnumerable<ProbeRow> Measure(ProbeContext context);
     void IDisposable.Dispose() { }
 }

@@ -39,6 +39,7 @@ public sealed class ProbeRecorder : ITrainingObserver, IDisposable
 
     public void OnStart(nn.Module model)
     {
+        foreach (var (_, probe) in _probes) probe.Check(model);
         var dtype = model.parameters().First().dtype;
         _probeInputs = _train.Inputs.narrow(0, 0, _examples).to_type(dtype, copy: true).DetachFromDisposeScope();
         _probeLabels = _train.Labels.narrow(0, 0, _examples).clone().DetachFromDisposeScope();
