@@ -308,7 +308,10 @@ public class ProbeTests
         using var tmp = new TempDir();
         AssertUsageError(RunCli("train", "--data", Mixture, "--arch", "mlp:6-8-3", "--probe", "weights@every=0", "--out", tmp["run"]), "--probe 'weights@every=0'");
         AssertUsageError(RunCli("train", "--data", Mixture, "--arch", "mlp:6-8-3", "--probe", "weights", "--probe-examples", "0", "--out", tmp["run"]), "--probe-examples");
+        // Known only with the model, yet refused before the first step, leaving no folder.
+        AssertUsageError(RunCli("train", "--data", Mixture, "--arch", "mlp:6-8-3", "--probe", "hessian-top:k=100", "--out", tmp["run"]), "k = 100 is larger than the 83 parameters");
         Assert.False(Directory.Exists(tmp["run"]));
+        Assert.Empty(Directory.GetDirectories(tmp.Path, "*.partial-*"));
     }
 
     [Fact]

@@ -1,4 +1,6 @@
 using Geodesy.Core.Curvature;
+using Geodesy.Core.Models;
+using TorchSharp;
 using static Geodesy.Core.Training.Probes.Keys;
 using static TorchSharp.torch;
 
@@ -23,12 +25,17 @@ public sealed class HessianTopProbe(ProbeSpec spec) : IProbe
 
     public string Name => spec.Name;
 
+    public void Check(nn.Module model)
+    {
+        long dimension = ParameterVector.Count(model);
+        if (_k > dimension) throw new InputException($"--probe '{spec.Text}': k = {_k} is larger than the {dimension} parameters");
+    }
+
     public IEnumerable<ProbeRow> Measure(ProbeContext context)
     {
         using var scope = NewDisposeScope();
         var problem = context.Problem(ProbeSet.Probe);
         var op = new HessianOperator(problem);
-        if (_k > op.Dimension) throw new InputException($"--probe {spec.Text}: k = {_k} is larger than the {op.Dimension} parameters");
         bool warm = _start is not null;
         var result = Lanczos.TopK(op, new EigenOptions
         {
