@@ -14,7 +14,7 @@ public interface ITrainingObserver
     /// <summary>
     /// Before each optimizer step, with the mini-batch it is about to use (model dtype) and its
     /// learning rate; the weights are those after <paramref name="step"/> steps. Tensors belong to
-    /// the trainer: clone what you keep. Never touch the parameters' .grad or the model's mode.
+    /// the trainer: clone what you keep. Leave the parameters' .grad alone and the model's mode as found.
     /// </summary>
     void OnBatch(nn.Module model, int epoch, long step, Tensor inputs, Tensor labels, double learningRate) { }
     /// <summary>After every optimizer step (cheap: no evaluation).</summary>
