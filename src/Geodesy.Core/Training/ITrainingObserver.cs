@@ -11,6 +11,12 @@ public interface ITrainingObserver
 {
     /// <summary>Before the first step, with the initial weights.</summary>
     void OnStart(nn.Module model) { }
+    /// <summary>
+    /// Before each optimizer step, with the mini-batch it is about to use (model dtype) and its
+    /// learning rate; the weights are those after <paramref name="step"/> steps. Tensors belong to
+    /// the trainer: clone what you keep. Leave the parameters' .grad alone and the model's mode as found.
+    /// </summary>
+    void OnBatch(nn.Module model, int epoch, long step, Tensor inputs, Tensor labels, double learningRate) { }
     /// <summary>After every optimizer step (cheap: no evaluation).</summary>
     void OnStep(nn.Module model, int epoch, long step, double batchLoss) { }
     /// <summary>Every RunningLossEvery steps: the running mean of the last mini-batch losses.</summary>

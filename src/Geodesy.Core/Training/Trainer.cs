@@ -64,6 +64,7 @@ public static class Trainer
                     var idx = perm.narrow(0, start, len);
                     var x = train.Inputs.index_select(0, idx).to_type(dtype);
                     var y = train.Labels.index_select(0, idx);
+                    foreach (var o in observers) o.OnBatch(model, epoch, step, x, y, rate); // probes of the mini-batch
                     optimizer.zero_grad();
                     var loss = nn.functional.cross_entropy(model.call(x), y);
                     batchLoss = loss.to_type(ScalarType.Float64).item<double>();

@@ -16,6 +16,7 @@ public static class RunFiles
 {
     public const string RunJson = "run.json";
     public const string Metrics = "metrics.jsonl";
+    public const string Probes = "probes.jsonl";
     public const string InitWeights = "init.safetensors";
     public const string FinalWeights = "final.safetensors";
     public const string CheckpointFolder = "checkpoints";

@@ -60,10 +60,13 @@ public static class RunExecutor
         {
             using var model = ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
             var observers = new List<ITrainingObserver> { writer };
+            using var probes = ProbeLog.Open(spec, data, partial);
+            if (probes != null) observers.Add(probes.Recorder);
             if (extraObservers != null) observers.AddRange(extraObservers);
             log?.Invoke($"run {id[..12]}: {spec.Arch} on {data.Spec} ({data.Train.Count} train / {data.Test.Count} test), {ParameterVector.Count(model):N0} parameters");
             var result = Trainer.Train(model, data, spec.TrainerOptions, observers, cancel);
             writer.Close();
+            probes?.Dispose();
             var json = RunJson(spec, id, data, result, started, ParameterVector.Count(model));
             AtomicFile.WriteAllText(Path.Combine(partial, RunFiles.RunJson), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
             PublishFolder(partial, target, id, overwrite);

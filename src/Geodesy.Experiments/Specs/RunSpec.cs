@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Geodesy.Core;
 using Geodesy.Core.Data;
 using Geodesy.Core.Training;
+using Geodesy.Core.Training.Probes;
 
 namespace Geodesy.Experiments.Specs;
 
@@ -82,6 +83,12 @@ public sealed record RunSpec
     [RunSetting("Also evaluate and log every N steps", Min = 0)]
     public int LogEvery { get; init; }
 
+    [RunSetting("Record a probe while training, to DIR/probes.jsonl: NAME[:key=value,...][@every=K|@steps=a,b,c|@epochs=a,b], e.g. hessian-top:k=2@every=100 (docs/probes.md)")]
+    public string[] Probe { get; init; } = [];
+
+    [RunSetting("The fixed probe set of --probe: the first N training examples", Min = 1)]
+    public int ProbeExamples { get; init; } = ProbeRecorder.DefaultExamples;
+
     /// <summary>Every setting in declaration order: the one table the rest of this class reads.</summary>
     public static IReadOnlyList<RunSetting> Settings { get; } = RunSetting.Declared<RunSpec>();
 
@@ -128,6 +135,7 @@ public sealed record RunSpec
     {
         foreach (var setting in Settings)
             if (setting.Check(setting.Get(this)) is { } problem) throw new InputException(problem);
+        foreach (var probe in Probe) ProbeSpec.Parse(probe); // one line naming the bad --probe value
         TrainerOptions.Validate(); // the trainer's own guard (the same rules; it also protects direct API use)
     }
 

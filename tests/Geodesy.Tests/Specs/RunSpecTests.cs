@@ -53,7 +53,7 @@ public class RunSpecTests
     public void TheSettingTableDeclaresEveryKeyOnceWithItsDefaultAndOption()
     {
         var keys = RunSpec.Settings.Select(s => s.Key).ToArray();
-        Assert.Equal(21, keys.Length);
+        Assert.Equal(23, keys.Length);
         Assert.Equal(keys.Length, keys.Distinct().Count());
         Assert.Equal(keys, new RunSpec().ToJson().Select(kv => kv.Key));
         var weightDecay = RunSpec.Setting("weight_decay");
@@ -71,6 +71,7 @@ public class RunSpecTests
     [InlineData("step_gamma", 0.0, "--step-gamma must be > 0 (got 0)")]
     [InlineData("optimizer", "rmsprop", "--optimizer must be sgd, momentum or adam (got 'rmsprop')")]
     [InlineData("data", " ", "--data must not be empty (e.g. mnist)")]
+    [InlineData("probe_examples", 0, "--probe-examples must be at least 1 (got 0)")]
     public void EachSettingIsCheckedByItsDeclaredRule(string key, object value, string message)
     {
         var setting = RunSpec.Setting(key);

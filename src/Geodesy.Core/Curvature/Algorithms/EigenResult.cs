@@ -20,6 +20,12 @@ public sealed record EigenOptions
     public long Seed { get; init; }
     /// <summary>Also return the eigenvectors as a [k, dim] tensor in the operator's dtype.</summary>
     public bool ReturnVectors { get; init; }
+    /// <summary>
+    /// Start vector [dim] (any non-zero scale; not modified), e.g. a combination of the eigenvectors of
+    /// a nearby operator to warm-start tracking during training. Null: a random vector from <see cref="Seed"/>.
+    /// The answer is the same to the tolerance; only the number of products changes.
+    /// </summary>
+    public Tensor? Start { get; init; }
 }
 
 /// <summary>Options of <see cref="PowerIteration"/>; defaults are PyHessian's.</summary>

@@ -54,7 +54,7 @@ public static class Lanczos
         double scale = 0;
         var status = SolverStatus.BudgetExhausted;
         RitzAnswer? answer = null;
-        Tensor? next = basis.RandomOrthogonalUnit(generator);
+        Tensor? next = options.Start is { } start ? StartUnit(start, dim, op.DType, what) : basis.RandomOrthogonalUnit(generator);
         try
         {
             while (true)
@@ -131,6 +131,22 @@ public static class Lanczos
         {
             next?.Dispose();
         }
+    }
+
+    /// <summary>The caller's start vector as a unit vector of the operator's dtype (a copy).</summary>
+    static Tensor StartUnit(Tensor start, long dim, ScalarType dtype, string what)
+    {
+        if (start.dim() != 1 || start.shape[0] != dim)
+            throw new InputException($"{what}: the start vector has shape [{string.Join(", ", start.shape)}], expected [{dim}]");
+        using var detached = start.detach();
+        var v = detached.to_type(dtype, copy: true);
+        double norm = OperatorCalls.Norm(v);
+        if (!(norm > 0) || !double.IsFinite(norm))
+        {
+            v.Dispose();
+            throw new InputException($"{what}: the start vector has norm {norm}; it must be finite and non-zero");
+        }
+        return v.div_(norm);
     }
 
     /// <summary>Indices of ascending Ritz values, wanted end first.</summary>

@@ -1,0 +1,99 @@
+using Geodesy.Core.Data;
+using Geodesy.Core.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Geodesy.Core.Training.Probes;
+
+/// <summary>
+/// Runs the probes on their schedules as a training observer and hands each row to a sink.
+/// Every measurement is taken at the weights after s steps: during training just before step s + 1
+/// (so the mini-batch of that step and its learning rate are known), and once more at the end.
+/// Probes read the model in eval mode with their own seeded generators: training is unchanged,
+/// bit for bit, random streams included.
+/// </summary>
+public sealed class ProbeRecorder : ITrainingObserver, IDisposable
+{
+    /// <summary>Default size of the fixed probe set (--probe-examples).</summary>
+    public const int DefaultExamples = 512;
+
+    private readonly List<(ProbeSpec Spec, IProbe Probe)> _probes;
+    private readonly Dataset _train;
+    private readonly int _examples;
+    private readonly long _seed;
+    private readonly Action<ProbeRow> _sink;
+    private Tensor? _probeInputs, _probeLabels, _init;
+    private int? _epochEnded;
+    private double _lastRate = double.NaN;
+
+    /// <param name="examples">The probe set: the first this-many training examples (all if fewer).</param>
+    public ProbeRecorder(IEnumerable<ProbeSpec> specs, Dataset train, int examples, long runSeed, Action<ProbeRow> sink)
+    {
+        if (examples < 1) throw new InputException($"--probe-examples must be at least 1 (got {examples})");
+        _probes = specs.Select(s => (s, ProbeRegistry.Find(s.Name)!.Create(s))).ToList();
+        _train = train;
+        _examples = (int)Math.Min(examples, train.Count);
+        _seed = runSeed;
+        _sink = sink;
+    }
+
+    public void OnStart(nn.Module model)
+    {
+        foreach (var (_, probe) in _probes) probe.Check(model);
+        var dtype = model.parameters().First().dtype;
+        _probeInputs = _train.Inputs.narrow(0, 0, _examples).to_type(dtype, copy: true).DetachFromDisposeScope();
+        _probeLabels = _train.Labels.narrow(0, 0, _examples).clone().DetachFromDisposeScope();
+        using (no_grad()) _init = ParameterVector.Flatten(model).clone().DetachFromDisposeScope();
+    }
+
+    public void OnMetrics(nn.Module model, MetricsRow row, bool endOfEpoch)
+    {
+        if (endOfEpoch) _epochEnded = row.Epoch;
+    }
+
+    public void OnBatch(nn.Module model, int epoch, long step, Tensor inputs, Tensor labels, double learningRate)
+    {
+        _lastRate = learningRate;
+        Measure(model, step, epoch - 1, learningRate, inputs, labels);
+    }
+
+    public void OnFinish(nn.Module model, TrainingResult result)
+    {
+        if (result.Status == RunStatus.Diverged) return; // non-finite weights: nothing meaningful to record
+        Measure(model, result.Steps, result.Epochs, _lastRate, null, null);
+    }
+
+    private void Measure(nn.Module model, long step, int completedEpochs, double rate, Tensor? inputs, Tensor? labels)
+    {
+        int? ended = _epochEnded;
+        _epochEnded = null;
+        var due = _probes.Where(p => p.Spec.Schedule.IsDue(step, ended)).ToList();
+        if (due.Count == 0) return;
+        var context = new ProbeContext
+        {
+            Model = (nn.Module<Tensor, Tensor>)model,
+            Step = step,
+            Epoch = completedEpochs,
+            LearningRate = rate,
+            ProbeInputs = _probeInputs!,
+            ProbeLabels = _probeLabels!,
+            BatchInputs = inputs,
+            BatchLabels = labels,
+            InitialWeights = _init!,
+            RunSeed = _seed,
+        };
+        foreach (var (_, probe) in due)
+        {
+            using var scope = NewDisposeScope();
+            foreach (var row in probe.Measure(context)) _sink(row);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (_, probe) in _probes) probe.Dispose();
+        _probeInputs?.Dispose();
+        _probeLabels?.Dispose();
+        _init?.Dispose();
+    }
+}

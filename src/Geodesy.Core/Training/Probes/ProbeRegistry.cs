@@ -1,0 +1,59 @@
+using System.Globalization;
+
+namespace Geodesy.Core.Training.Probes;
+
+/// <summary>A probe name with its options (each with a check returning a problem or null), what it records and its source.</summary>
+public sealed record ProbeEntry(
+    string Name, string Description, string Citation,
+    IReadOnlyDictionary<string, Func<string, string?>> Options,
+    Func<ProbeSpec, IProbe> Create);
+
+/// <summary>Every probe <c>--probe</c> accepts (docs/probes.md has the formulas).</summary>
+public static class ProbeRegistry
+{
+    private static readonly Dictionary<string, Func<string, string?>> NoOptions = [];
+
+    private static string? PositiveInt(string v) =>
+        int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int k) && k >= 1 ? null : "must be an integer >= 1";
+
+    private static string? Fraction(string v) =>
+        double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double t) && t > 0 && t < 1 ? null : "must be a number in (0, 1)";
+
+    private static string? OnWhich(string v) => v is "both" or "batch" or "probe" ? null : "must be both, batch or probe";
+
+    public static IReadOnlyList<ProbeEntry> All { get; } =
+    [
+        new("fisher-trace",
+            "Tr(F) = (1/n) sum_i ||grad log p(y~_i|x_i)||^2, y~_i drawn from the model, on the next mini-batch and on the probe set (on=both|batch|probe)",
+            "Jastrzebski et al. 2021, Catastrophic Fisher explosion (ICML)",
+            new Dictionary<string, Func<string, string?>> { ["on"] = OnWhich },
+            spec => new FisherTraceProbe(spec, sampled: true)),
+        new("empirical-fisher-trace",
+            "Tr(empirical F) = (1/n) sum_i ||grad CE(f(x_i), y_i)||^2 with the true labels, on the next mini-batch and on the probe set (on=both|batch|probe)",
+            "Kunstner, Hennig & Balles 2019, Limitations of the empirical Fisher approximation (NeurIPS)",
+            new Dictionary<string, Func<string, string?>> { ["on"] = OnWhich },
+            spec => new FisherTraceProbe(spec, sampled: false)),
+        new("hessian-top",
+            "top-k Hessian eigenvalues on the probe set by Lanczos warm-started from the previous eigenvectors (k=, tol=); also writes sharpness-ratio = lambda_max / (2/lr) and gradient-overlap = ||P_k g||^2 / ||g||^2",
+            "Cohen et al. 2021, Gradient descent on neural networks typically occurs at the edge of stability (ICLR); Wu, Ma & E 2018 (NeurIPS); Gur-Ari, Roberts & Dyer 2018, Gradient descent happens in a tiny subspace",
+            new Dictionary<string, Func<string, string?>> { ["k"] = PositiveInt, ["tol"] = Fraction },
+            spec => new HessianTopProbe(spec)),
+        new("gradient-noise",
+            "Tr K, the top-k eigenvalues of the gradient covariance K = (1/n) sum_i (g_i - g)(g_i - g)^T (k=) and the gradient norm ||g||, on the probe set",
+            "Jastrzebski et al. 2020, The break-even point on optimization trajectories of deep neural networks (ICLR)",
+            new Dictionary<string, Func<string, string?>> { ["k"] = PositiveInt },
+            spec => new GradientNoiseProbe(spec)),
+        new("nc1",
+            "neural collapse NC1 = Tr(Sigma_W Sigma_B^+) / C of the penultimate features on the probe set",
+            "Papyan, Han & Donoho 2020, Prevalence of neural collapse during the terminal phase of deep learning training (PNAS)",
+            NoOptions,
+            _ => new Nc1Probe()),
+        new("weights",
+            "||w||, ||w - w_0|| and the norm of each parameter tensor",
+            "Nagarajan & Kolter 2019 (distance from initialization); Jiang et al. 2020, Fantastic generalization measures (ICLR)",
+            NoOptions,
+            _ => new WeightsProbe()),
+    ];
+
+    public static ProbeEntry? Find(string name) => All.FirstOrDefault(p => p.Name == name);
+}
