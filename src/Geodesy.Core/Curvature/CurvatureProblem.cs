@@ -311,7 +311,7 @@ public sealed class CurvatureProblem
     private LossAndGradientResult LossAndGradient(double weightDecay)
     {
         using var scope = NewDisposeScope();
-        var gradient = zeros(Dimension, dtype: DType);
+        Tensor? gradient = null;
         double loss = 0;
         long correct = 0;
         using (BeginPass())
@@ -321,13 +321,20 @@ public sealed class CurvatureProblem
                 using var batchScope = NewDisposeScope();
                 var logits = Forward(b);
                 var y = BatchLabels(b);
-                var batchLoss = nn.functional.cross_entropy(logits, y).mul(Weight(b));
+                // A single batch has weight exactly 1: no scaling node in the graph (x * 1 == x).
+                double weight = Weight(b);
+                var batchLoss = nn.functional.cross_entropy(logits, y);
+                if (weight != 1.0) batchLoss = batchLoss.mul(weight);
                 var grads = Autograd.Grad(batchLoss, _parameters);
-                gradient.add_(Models.ParameterVector.Concat(grads));
+                var flat = Models.ParameterVector.Concat(grads);
+                // The first batch's gradient is the running sum itself (0 + g == g), later ones add to it.
+                if (gradient is null) gradient = flat.MoveToOuterDisposeScope();
+                else gradient.add_(flat);
                 loss += batchLoss.ToDouble();
                 correct += logits.detach().argmax(1).eq(y).sum().item<long>();
             }
         }
+        gradient ??= zeros(Dimension, dtype: DType);
         if (weightDecay > 0)
         {
             using var w = Models.ParameterVector.Flatten(Model);

@@ -201,8 +201,12 @@ public static class PeerBenchmark
         {
             ["torchsharp"] = Provenance.TorchSharpVersion,
             ["num_threads"] = threads,
-            ["blas"] = mkl is var (lib, version, mklThreads)
-                ? new JsonObject { ["library"] = lib, ["mkl_version"] = version, ["mkl_max_threads"] = mklThreads, ["linked"] = "statically into libtorch_cpu.so" }
+            ["blas"] = mkl is var (lib, version, mklThreads, intelPath)
+                ? new JsonObject
+                {
+                    ["library"] = lib, ["mkl_version"] = version, ["mkl_max_threads"] = mklThreads, ["linked"] = "statically into libtorch_cpu.so",
+                    ["mkl_intel_code_path"] = intelPath,
+                }
                 : null,
             ["native_settings"] = new JsonObject(NativeRuntime.Settings().Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
             ["loaded_libraries"] = new JsonArray(libraries.Select(p => (JsonNode)p).ToArray()),

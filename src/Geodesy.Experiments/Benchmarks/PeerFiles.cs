@@ -67,15 +67,18 @@ public static class LoadedLibraries
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate void VersionString(byte[] buffer, int length);
 
+    /// <summary>An int-valued native function without arguments (MKL_Get_Max_Threads, mkl_serv_intel_cpu_true).</summary>
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int MaxThreads();
 
     /// <summary>
     /// The MKL that a mapped library exports (libtorch's CPU build links MKL and oneDNN statically
-    /// into libtorch_cpu.so, so they never show up as files of their own): its version string and
-    /// thread count, or null when no mapped library exports MKL_Get_Version_String.
+    /// into libtorch_cpu.so, so they never show up as files of their own): its version string,
+    /// thread count and whether it takes its Intel code path (mkl_serv_intel_cpu_true() != 0: an
+    /// Intel CPU, or the build's patch for AMD, docs/bench.md "BLAS kernels"; null when not exported),
+    /// or null when no mapped library exports MKL_Get_Version_String.
     /// </summary>
-    public static (string Library, string Version, int MaxThreads)? Mkl(IEnumerable<string> libraries)
+    public static (string Library, string Version, int MaxThreads, bool? IntelCodePath)? Mkl(IEnumerable<string> libraries)
     {
         foreach (var path in libraries)
         {
@@ -86,7 +89,9 @@ public static class LoadedLibraries
             string text = Encoding.ASCII.GetString(buffer).TrimEnd('\0', ' ');
             int threads = NativeLibrary.TryGetExport(handle, "MKL_Get_Max_Threads", out var max)
                 ? Marshal.GetDelegateForFunctionPointer<MaxThreads>(max)() : -1;
-            return (path, text, threads);
+            bool? intel = NativeLibrary.TryGetExport(handle, "mkl_serv_intel_cpu_true", out var isIntel)
+                ? Marshal.GetDelegateForFunctionPointer<MaxThreads>(isIntel)() != 0 : null;
+            return (path, text, threads, intel);
         }
         return null;
     }

@@ -115,6 +115,19 @@ public class PeerBenchmarkTests
     }
 
     [Fact]
+    public void BuiltLibTorchRunsMklOnItsFeatureDispatchedKernels()
+    {
+        // The build patches mkl_serv_intel_cpu_true in the output copy of libtorch_cpu.so to return 1
+        // (Directory.Build.targets), so MKL picks AVX2/AVX-512 kernels by cpuid on AMD processors too;
+        // on Intel it answers 1 anyway. Either way a tensor op has loaded the library by now.
+        using (var t = TorchSharp.torch.ones(2)) Assert.Equal(2.0, t.sum().ToDouble());
+        var libraries = LoadedLibraries.OfThisProcess().Where(p => Path.GetFileName(p).StartsWith("libtorch_cpu", StringComparison.Ordinal));
+        var mkl = LoadedLibraries.Mkl(libraries);
+        Assert.NotNull(mkl);
+        Assert.True(mkl.Value.IntelCodePath);
+    }
+
+    [Fact]
     public void PythonPeerSpeaksTheLineProtocolAndReportsErrorsAsOneLine()
     {
         using var tmp = new TempDir();
