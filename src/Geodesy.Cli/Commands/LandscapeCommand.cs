@@ -132,10 +132,13 @@ public static class LandscapeCommand
         var arch = CommonOptions.Arch(required: false);
         var data = CommonOptions.Data();
         var normalize = CommonOptions.Normalize();
+        var align = new Option<string>("--align") { Description = "none, or weights: permute B's hidden units to match A first (weight matching of Ainsworth et al. 2023; MLPs)", DefaultValueFactory = _ => "none" };
+        align.AcceptOnlyFromAmong("none", "weights");
+        var seed = new Option<long>("--seed") { Description = "Seed of the layer order of --align weights", DefaultValueFactory = _ => 0 };
         var points = new Option<int>("--points") { Description = "Points on the path, t = 0, 1/(N-1), ..., 1 (N >= 2)", DefaultValueFactory = _ => 21 };
 
         var cmd = new Command("barrier", "Loss and error on the linear path between two models, and the loss and error barriers (linear mode connectivity).");
-        Option[] options = [a, b, run, arch, data, normalize, points, .. shared.All];
+        Option[] options = [a, b, run, arch, data, normalize, points, align, seed, .. shared.All];
         foreach (var option in options) cmd.Options.Add(option);
         cmd.SetAction(parse =>
         {
@@ -146,6 +149,8 @@ public static class LandscapeCommand
                 Points = parse.GetValue(points),
                 Examples = parse.GetValue(shared.Examples),
                 StreamBatch = shared.StreamBatch.Read(parse).Value,
+                AlignWeights = parse.GetValue(align) == "weights",
+                Seed = parse.GetValue(seed),
             };
             settings.Validate();
             string? weightsA = parse.GetValue(a);

@@ -19,6 +19,10 @@ public sealed record BarrierSettings
     /// <summary>The first N training and the first N test examples (null: all of them).</summary>
     public long? Examples { get; init; }
     public int StreamBatch { get; init; } = 2000;
+    /// <summary>Permute B's hidden units to match A first (weight matching, MLPs).</summary>
+    public bool AlignWeights { get; init; }
+    /// <summary>Seed of the order in which weight matching visits the layers.</summary>
+    public long Seed { get; init; }
 
     public void Validate()
     {
@@ -48,7 +52,7 @@ public sealed record BarrierValues(double Loss, double Error, double LossOverEnd
 /// <summary>Everything one barrier computed, and its "geodesy.landscape-barrier/1" keys.</summary>
 public sealed record BarrierResult(
     LoadedModel Source, BarrierSettings Settings, IReadOnlyList<PathPoint> Path, BarrierValues Train, BarrierValues Test,
-    double Distance, long TrainExamples, long TestExamples, long ForwardExamples, double Seconds)
+    double Distance, WeightMatchingResult? Alignment, double DistanceBeforeAlignment, long TrainExamples, long TestExamples, long ForwardExamples, double Seconds)
 {
     public const string Definition =
         "barrier = max over t of value(t) - ((1 - t) * value(0) + t * value(1)) on the linear path (1 - t) * a + t * b " +
@@ -71,6 +75,14 @@ public sealed record BarrierResult(
         root["mode"] = "eval";
         root["points"] = Path.Count;
         root["weight_distance"] = Finite(Distance);
+        root["align"] = Alignment is null ? null : "weights";
+        if (Alignment is { } m)
+        {
+            root["permutation"] = new JsonArray(m.Permutations.Select(p => (JsonNode)new JsonArray(p.Select(i => (JsonNode)i).ToArray())).ToArray());
+            root["permutation_layers"] = new JsonArray(m.Layers.Select(l => (JsonNode)l).ToArray());
+            root["alignment_iterations"] = m.Iterations;
+            root["weight_distance_before_alignment"] = Finite(DistanceBeforeAlignment);
+        }
         root["barrier_definition"] = Definition;
         root["loss_barrier"] = Finite(Test.Loss);
         root["error_barrier"] = Finite(Test.Error);
@@ -88,6 +100,7 @@ public sealed record BarrierResult(
         root["path"] = path;
         Cost.WriteTo(cost);
         cost["forward_examples"] = ForwardExamples;
+        provenance["seed"] = Alignment is null ? null : Settings.Seed;
         provenance["data_sha256"] = LandscapeJson.DataSha256(Source.Data, TrainExamples, TestExamples);
         provenance["weights_sha256"] = Provenance.Sha256OfFile(source.Weights!);
         provenance["b_weights_sha256"] = Provenance.Sha256OfFile(Settings.B);
@@ -117,12 +130,22 @@ public static class BarrierAnalysis
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var train = loaded.FirstExamples(settings.Examples, "--examples");
         var test = LandscapeJson.FirstTest(loaded.Data, settings.Examples);
+        if (settings.AlignWeights) WeightMatching.CheckMlp(loaded.Model, loaded.Source.Arch);
         using var scope = NewDisposeScope();
         Tensor b;
         using (var other = ModelLoader.Load(loaded.Source.Arch, loaded.Data.Train, settings.B, loaded.Source.DType, "--b"))
             b = ParameterVector.Flatten(other);
         using var evaluator = new LandscapeEvaluator(loaded.Model, train, test, settings.StreamBatch);
         var a = evaluator.Centre;
+        double before = (b - a).norm().ToDouble();
+        WeightMatchingResult? alignment = null;
+        if (settings.AlignWeights)
+        {
+            alignment = WeightMatching.Align(loaded.Model, loaded.Source.Arch, a, b, settings.Seed);
+            b = alignment.AlignedB;
+            log($"weight matching: {alignment.Permutations.Count} hidden layer(s) permuted in {alignment.Iterations} sweep(s); " +
+                $"distance {LandscapeJson.Num(before)} before, {LandscapeJson.Num((b - a).norm().ToDouble())} after");
+        }
         double distance = (b - a).norm().ToDouble();
         log($"linear path between {loaded.Source.Weights} and {settings.B} ({loaded.Source.Arch}, {loaded.Parameters:N0} parameters, distance {LandscapeJson.Num(distance)}) " +
             $"on {train.Count:N0} train and {test.Count:N0} test examples, {settings.Points} points");
@@ -144,7 +167,7 @@ public static class BarrierAnalysis
         var testBarriers = Barriers(p => p.TestLoss, p => 1 - p.TestAccuracy);
         log($"test loss barrier {LandscapeJson.Num(testBarriers.Loss)}, test error barrier {LandscapeJson.Num(testBarriers.Error)}; " +
             $"train loss barrier {LandscapeJson.Num(trainBarriers.Loss)}, train error barrier {LandscapeJson.Num(trainBarriers.Error)}");
-        return new BarrierResult(loaded, settings, path, trainBarriers, testBarriers, distance, train.Count, test.Count,
+        return new BarrierResult(loaded, settings, path, trainBarriers, testBarriers, distance, alignment, before, train.Count, test.Count,
             evaluator.ForwardExamples, clock.Elapsed.TotalSeconds);
     }
 }

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Geodesy.Core.Data;
 using Geodesy.Core.Interop;
 using Geodesy.Core.Models;
+using TorchSharp;
 using static Geodesy.Tests.TestSupport;
 
 namespace Geodesy.Tests.Cli;
@@ -10,7 +11,7 @@ namespace Geodesy.Tests.Cli;
 public sealed class LandscapeCommandTests : IDisposable
 {
     private const string Data = "gaussian-mixture:classes=3,dim=6,sep=4,n=60";
-    private const string Arch = "mlp:6-8-3";
+    private const string Arch = "mlp:6-8-5-3";
     private readonly TempDir _dir = new();
 
     public LandscapeCommandTests()
@@ -19,6 +20,18 @@ public sealed class LandscapeCommandTests : IDisposable
         Save(Arch, 1, A);
         Save(Arch, 2, B);
         Save("mlp:6-5-3", 3, Other);
+        // A with its hidden units shuffled: the same function, other weights.
+        using (var model = ModelZoo.Create(Arch, split.Train.InputShape, split.Train.NumClasses, 1, TorchSharp.torch.ScalarType.Float64))
+        {
+            var rng = new Geodesy.Core.SeededRandom(9);
+            int[] p0 = Enumerable.Range(0, 8).ToArray(), p1 = Enumerable.Range(0, 5).ToArray();
+            rng.Shuffle(p0);
+            rng.Shuffle(p1);
+            using var permuted = TorchSharp.torch.tensor(Landscape.WeightMatchingTests.PermuteByHand(model, p0, p1), TorchSharp.torch.ScalarType.Float64);
+            ParameterVector.Assign(model, permuted);
+            model.to(TorchSharp.torch.ScalarType.Float32);
+            SafeTensors.SaveModel(model, Permuted);
+        }
 
         void Save(string arch, long seed, string path)
         {
@@ -30,6 +43,7 @@ public sealed class LandscapeCommandTests : IDisposable
     private string A => _dir["a.safetensors"];
     private string B => _dir["b.safetensors"];
     private string Other => _dir["other.safetensors"];
+    private string Permuted => _dir["permuted.safetensors"];
 
     public void Dispose() => _dir.Dispose();
 
@@ -121,6 +135,38 @@ public sealed class LandscapeCommandTests : IDisposable
         var loss = path.Select(p => (double)p!["test_loss"]!).ToArray();
         double expected = t.Select((ti, i) => loss[i] - ((1 - ti) * loss[0] + ti * loss[^1])).Max();
         Assert.Equal(Math.Max(0, expected), (double)doc["loss_barrier"]!, 9);
+    }
+
+    [Fact]
+    public void WeightMatchingAlignsAPermutedCopyToBarrierZero()
+    {
+        var plain = RunCli("landscape", "barrier", "--arch", Arch, "--data", Data, "--a", A, "--b", Permuted, "--points", "5", "--json", _dir["p.json"], "--threads", "1");
+        Assert.True(plain.ExitCode == 0, plain.Stderr);
+        var aligned = RunCli("landscape", "barrier", "--arch", Arch, "--data", Data, "--a", A, "--b", Permuted, "--points", "5", "--align", "weights",
+            "--json", _dir["pa.json"], "--threads", "1");
+        Assert.True(aligned.ExitCode == 0, aligned.Stderr);
+        var before = Read(_dir["p.json"]);
+        var after = Read(_dir["pa.json"]);
+        Assert.Null(before["permutation"]);
+        Assert.True((double)before["weight_distance"]! > 0.1);
+        Assert.Equal("weights", (string?)after["align"]);
+        Assert.Equal(0, (double)after["weight_distance"]!, 12);
+        Assert.Equal(0, (double)after["loss_barrier"]!, 12);
+        Assert.Equal(0, (double)after["error_barrier"]!, 12);
+        var permutation = after["permutation"]!.AsArray();
+        Assert.Equal([8, 5], permutation.Select(p => p!.AsArray().Count));
+    }
+
+    [Fact]
+    public void WeightMatchingWithoutHiddenLayersIsAUsageErrorWithoutOutput()
+    {
+        using (var split = DataSpecs.Load(Data))
+        using (var linear = ModelZoo.Create("mlp:6-3", split.Train.InputShape, split.Train.NumClasses, seed: 1))
+            SafeTensors.SaveModel(linear, _dir["linear.safetensors"]);
+        var r = RunCli("landscape", "barrier", "--arch", "mlp:6-3", "--data", Data, "--a", _dir["linear.safetensors"], "--b", _dir["linear.safetensors"],
+            "--align", "weights", "--json", _dir["bad.json"]);
+        AssertUsageError(r, "--align weights supports MLPs");
+        Assert.False(File.Exists(_dir["bad.json"]));
     }
 
     [Theory]
