@@ -70,20 +70,25 @@ public static class LandscapePlots
         {
             var levelValues = ContourLevels(min, max, levels);
             var contourColor = Colors.White.WithAlpha(0.8);
+            double width = alphas[^1] - alphas[0], height = betas[^1] - betas[0];
             foreach (double level in levelValues)
-                foreach (var (a, b) in ContourSegments(alphas, betas, (j, i) => Shown(values[j, i]), Shown(level)))
+            {
+                var segments = ContourSegments(alphas, betas, (j, i) => Shown(values[j, i]), Shown(level)).ToList();
+                foreach (var (p, q) in segments)
                 {
-                    var line = plt.Add.Line(a, b);
+                    var line = plt.Add.Line(p, q);
                     line.Color = contourColor;
                     line.LineWidth = 1.2f;
                 }
-            foreach (var (level, x, y) in LabelPlaces(alphas, betas, values, levelValues))
-            {
-                var text = plt.Add.Text(FormatLevel(level), x, y);
+                if (segments.Count == 0) continue;
+                // The label sits on the line, at the segment farthest inside the plot (so it is never cut off).
+                double Inside(Coordinates c) => Math.Min(Math.Min(c.X - alphas[0], alphas[^1] - c.X) / width, Math.Min(c.Y - betas[0], betas[^1] - c.Y) / height);
+                var at = segments.Select(s => new Coordinates((s.A.X + s.B.X) / 2, (s.A.Y + s.B.Y) / 2)).MaxBy(Inside);
+                var text = plt.Add.Text(FormatLevel(level), at.X, at.Y);
                 text.LabelFontColor = Colors.White;
                 text.LabelFontSize = 11;
                 text.LabelBold = true;
-                text.LabelAlignment = Alignment.LowerLeft; // beside the crossing, so the line stays visible
+                text.LabelAlignment = Alignment.MiddleCenter;
                 text.LabelBackgroundColor = Colors.Black.WithAlpha(0.5);
             }
         }
@@ -150,32 +155,6 @@ public static class LandscapePlots
             double f = k / (double)(count + 1);
             return log ? Math.Exp(Math.Log(min) + f * (Math.Log(max) - Math.Log(min))) : min + f * (max - min);
         }).ToArray();
-    }
-
-    /// <summary>Where to write each level's label: where its contour crosses the middle row (β nearest the centre), else the middle column.</summary>
-    private static IEnumerable<(double Level, double X, double Y)> LabelPlaces(double[] alphas, double[] betas, double[,] values, double[] levels)
-    {
-        int midRow = betas.Length / 2, midCol = alphas.Length / 2;
-        foreach (double level in levels)
-        {
-            // The crossing on the right half of the middle row, else the upper half of the middle column.
-            (double, double)? place = null;
-            for (int i = midCol; i + 1 < alphas.Length && place is null; i++)
-                if (Crosses(values[midRow, i], values[midRow, i + 1], level, out double f))
-                    place = (alphas[i] + f * (alphas[i + 1] - alphas[i]), betas[midRow]);
-            for (int j = midRow; j + 1 < betas.Length && place is null; j++)
-                if (Crosses(values[j, midCol], values[j + 1, midCol], level, out double f))
-                    place = (alphas[midCol], betas[j] + f * (betas[j + 1] - betas[j]));
-            if (place is { } p) yield return (level, p.Item1, p.Item2);
-        }
-    }
-
-    private static bool Crosses(double a, double b, double level, out double fraction)
-    {
-        fraction = 0;
-        if (!double.IsFinite(a) || !double.IsFinite(b) || a == b || (a - level) * (b - level) > 0) return false;
-        fraction = (level - a) / (b - a);
-        return true;
     }
 
     private static string FormatLevel(double x) => x.ToString(Math.Abs(x) >= 100 ? "F0" : Math.Abs(x) >= 1 ? "0.##" : "0.###", System.Globalization.CultureInfo.InvariantCulture);
