@@ -3,7 +3,6 @@ using Geodesy.Cli.Output;
 using Geodesy.Core;
 using Geodesy.Core.Landscape;
 using Geodesy.Experiments.Analyses;
-using Geodesy.Experiments.Reports;
 using static TorchSharp.torch;
 
 namespace Geodesy.Cli.Commands;
@@ -53,6 +52,27 @@ public static class LandscapeCommand
             CommonOptions.CheckOutputFolder(parse.GetValue(Plot), "--plot");
         }
 
+        /// <summary>Writes the CSV, the plot and the document that were asked for.</summary>
+        public void Write(ParseResult parse, TextWriter log, JsonReport report, string what,
+            Action<string> csv, Action<string> png, Action<System.Text.Json.Nodes.JsonObject, System.Text.Json.Nodes.JsonObject, System.Text.Json.Nodes.JsonObject> json)
+        {
+            if (parse.GetValue(Csv) is { } csvPath)
+            {
+                csv(csvPath);
+                log.WriteLine($"{what} written to {csvPath}");
+            }
+            if (parse.GetValue(Plot) is { } pngPath)
+            {
+                png(pngPath);
+                log.WriteLine($"plot written to {pngPath}");
+            }
+            if (parse.GetValue(Json) is { } dest)
+            {
+                json(report.Root, report.Cost, report.Provenance);
+                report.Write(dest, parse.InvocationConfiguration.Output);
+            }
+        }
+
         /// <summary>The readable summary goes to stderr when the document goes to stdout.</summary>
         public TextWriter Log(ParseResult parse) =>
             parse.GetValue(Json) == "-" ? parse.InvocationConfiguration.Error : parse.InvocationConfiguration.Output;
@@ -94,34 +114,11 @@ public static class LandscapeCommand
             var report = new JsonReport("landscape-slice", parse.Tokens.Select(t => t.Value));
             using var loaded = source.Bind(parse, shared.ScalarType(parse)).Load();
             var result = SliceAnalysis.Run(loaded, settings, line => log.WriteLine(line));
-            if (parse.GetValue(shared.Csv) is { } csv)
-            {
-                result.WriteCsv(csv);
-                log.WriteLine($"grid written to {csv}");
-            }
-            if (parse.GetValue(shared.Plot) is { } png)
-            {
-                string title = $"{loaded.Source.Arch}: {(settings.TwoDimensional ? "2D" : "1D")} slice, {DirectionTitle(result.Directions)}";
-                if (settings.TwoDimensional)
-                    LandscapePlots.HeatmapPng(png, title, result.Alphas, result.Betas, result.TrainLossGrid(), "train loss");
-                else
-                    LandscapePlots.LinePng(png, title, "α", result.Alphas,
-                        result.Points.Select(p => p.Value.TrainLoss).ToArray(), result.Points.Select(p => p.Value.TestLoss).ToArray(),
-                        result.Points.Select(p => p.Value.TrainAccuracy).ToArray(), result.Points.Select(p => p.Value.TestAccuracy).ToArray(), "accuracy");
-                log.WriteLine($"plot written to {png}");
-            }
-            if (parse.GetValue(shared.Json) is { } dest)
-            {
-                result.WriteTo(report.Root, report.Cost, report.Provenance);
-                report.Write(dest, parse.InvocationConfiguration.Output);
-            }
+            shared.Write(parse, log, report, "grid", result.WriteCsv, result.WritePng, result.WriteTo);
             return GeodesyCli.ExitOk;
         });
         return cmd;
     }
-
-    private static string DirectionTitle(IReadOnlyList<DirectionInfo> directions) =>
-        string.Join(" × ", directions.Select(d => d.Kind == DirectionSpec.RandomKind ? $"random ({d.Normalization}-normalized)" : $"toward {Path.GetFileName(d.File)}"));
 
     private static Command Barrier()
     {
@@ -170,26 +167,7 @@ public static class LandscapeCommand
             };
             using var loaded = source.Load();
             var result = BarrierAnalysis.Run(loaded, settings, line => log.WriteLine(line));
-            if (parse.GetValue(shared.Csv) is { } csv)
-            {
-                result.WriteCsv(csv);
-                log.WriteLine($"path written to {csv}");
-            }
-            if (parse.GetValue(shared.Plot) is { } png)
-            {
-                var t = result.Path.Select(p => p.T).ToArray();
-                LandscapePlots.LinePng(png,
-                    $"{loaded.Source.Arch}: linear path {loaded.Source.Weights} → {settings.B} (test error barrier {LandscapeJson.Num(Math.Round(result.Test.Error, 4))})",
-                    "t", t,
-                    result.Path.Select(p => p.Value.TrainLoss).ToArray(), result.Path.Select(p => p.Value.TestLoss).ToArray(),
-                    result.Path.Select(p => 1 - p.Value.TrainAccuracy).ToArray(), result.Path.Select(p => 1 - p.Value.TestAccuracy).ToArray(), "error");
-                log.WriteLine($"plot written to {png}");
-            }
-            if (parse.GetValue(shared.Json) is { } dest)
-            {
-                result.WriteTo(report.Root, report.Cost, report.Provenance);
-                report.Write(dest, parse.InvocationConfiguration.Output);
-            }
+            shared.Write(parse, log, report, "path", result.WriteCsv, result.WritePng, result.WriteTo);
             return GeodesyCli.ExitOk;
         });
         return cmd;

@@ -4,6 +4,7 @@ using Geodesy.Core;
 using Geodesy.Core.Interop;
 using Geodesy.Core.Landscape;
 using Geodesy.Core.Models;
+using Geodesy.Experiments.Reports;
 using TorchSharp;
 using static TorchSharp.torch;
 using static Geodesy.Experiments.Analyses.JsonNumbers;
@@ -105,6 +106,14 @@ public sealed record BarrierResult(
         provenance["weights_sha256"] = Provenance.Sha256OfFile(source.Weights!);
         provenance["b_weights_sha256"] = Provenance.Sha256OfFile(Settings.B);
     }
+
+    /// <summary>The plot: train and test loss and error against t.</summary>
+    public void WritePng(string path) =>
+        LandscapePlots.LinePng(path,
+            $"{Source.Source.Arch}: linear path {Source.Source.Weights} → {Settings.B}{(Alignment is null ? "" : " (aligned)")}, test error barrier {LandscapeJson.Num(Math.Round(Test.Error, 4))}",
+            "t", Path.Select(p => p.T).ToArray(),
+            Path.Select(p => p.Value.TrainLoss).ToArray(), Path.Select(p => p.Value.TestLoss).ToArray(),
+            Path.Select(p => 1 - p.Value.TrainAccuracy).ToArray(), Path.Select(p => 1 - p.Value.TestAccuracy).ToArray(), "error");
 
     /// <summary>The path as CSV: t,train_loss,train_error,test_loss,test_error (atomic).</summary>
     public void WriteCsv(string path)

@@ -5,6 +5,7 @@ using Geodesy.Core;
 using Geodesy.Core.Data;
 using Geodesy.Core.Interop;
 using Geodesy.Core.Landscape;
+using Geodesy.Experiments.Reports;
 using TorchSharp;
 using static TorchSharp.torch;
 using static Geodesy.Experiments.Analyses.JsonNumbers;
@@ -164,6 +165,20 @@ public sealed record SliceResult(
             text.Append(LandscapeJson.CsvValues(p.Value)).Append('\n');
         }
         AtomicFile.WriteAllText(path, text.ToString());
+    }
+
+    /// <summary>The plot: loss and accuracy against α (1D), or a heat map of the train loss with labelled contours (2D).</summary>
+    public void WritePng(string path)
+    {
+        string directions = string.Join(" × ", Directions.Select(d => d.Kind == DirectionSpec.RandomKind
+            ? $"random ({d.Normalization}-normalized)" : $"toward {Path.GetFileName(d.File)}"));
+        string title = $"{Source.Source.Arch}: {(Settings.TwoDimensional ? "2D" : "1D")} slice, {directions}";
+        if (Settings.TwoDimensional)
+            LandscapePlots.HeatmapPng(path, title, Alphas, Betas, TrainLossGrid(), "train loss");
+        else
+            LandscapePlots.LinePng(path, title, "α", Alphas,
+                Points.Select(p => p.Value.TrainLoss).ToArray(), Points.Select(p => p.Value.TestLoss).ToArray(),
+                Points.Select(p => p.Value.TrainAccuracy).ToArray(), Points.Select(p => p.Value.TestAccuracy).ToArray(), "accuracy");
     }
 
     /// <summary>The train loss on the 2D grid, [β index, α index].</summary>
