@@ -59,10 +59,10 @@ public static class Directions
     /// </summary>
     public static Tensor Normalize(nn.Module model, Tensor direction, DirectionNormalization normalization)
     {
-        var weights = model.parameters().ToArray();
-        var parts = ParameterVector.Split(model, direction);
         using var scope = NewDisposeScope();
         using var _ = torch.no_grad();
+        var weights = model.parameters().ToArray();
+        var parts = ParameterVector.Split(model, direction);
         var result = new Tensor[weights.Length];
         for (int i = 0; i < weights.Length; i++)
         {
@@ -91,7 +91,8 @@ public static class Directions
         using var to = ParameterVector.Flatten(other);
         if (from.numel() != to.numel())
             throw new InputException($"the two models have {from.numel()} and {to.numel()} parameters");
-        return (to - from).to_type(ParameterDType(model));
+        using var difference = to - from;
+        return difference.to_type(ParameterDType(model), copy: true);
     }
 
     /// <summary>
