@@ -84,7 +84,7 @@ public static class LandscapeCommand
         var source = new ModelSourceOptions("weights DIR/final.safetensors, arch and data (with its subset, label noise, normalization) from DIR/run.json");
         var grid = new Option<string>("--grid") { Description = "The α grid LO:HI:N (N >= 2 points, HI > LO), e.g. --grid=-1:1:51", DefaultValueFactory = _ => "-1:1:51" };
         var grid2 = new Option<string?>("--grid2") { Description = "The β grid LO:HI:N of a 2D slice (default: the α grid)" };
-        var direction = new Option<string>("--direction") { Description = "random (seeded Gaussian, normalized) or toward:FILE (FILE's weights minus the centre's, α = 1 is FILE)", DefaultValueFactory = _ => "random" };
+        var direction = new Option<string>("--direction") { Description = "random (seeded Gaussian, normalized), toward:FILE (FILE's weights minus the centre's, α = 1 is FILE) or eigen:K (the unit K-th top Hessian eigenvector on the training examples, by Lanczos)", DefaultValueFactory = _ => "random" };
         var direction2 = new Option<string?>("--direction2") { Description = "A second direction for a 2D slice (random: made orthogonal to the first)" };
         var normalization = new Option<string>("--normalization") { Description = "Random directions: filter (per filter, Li et al. 2018; biases and BatchNorm zeroed), layer (per tensor; same zeroing) or none", DefaultValueFactory = _ => "filter" };
         normalization.AcceptOnlyFromAmong("filter", "layer", "none");

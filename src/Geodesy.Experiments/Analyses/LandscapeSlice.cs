@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using Geodesy.Core;
+using Geodesy.Core.Curvature;
 using Geodesy.Core.Data;
 using Geodesy.Core.Interop;
 using Geodesy.Core.Landscape;
@@ -41,14 +42,24 @@ public sealed record Grid(double Lo, double Hi, int N)
     public JsonObject ToJson() => new() { ["lo"] = Lo, ["hi"] = Hi, ["n"] = N };
 }
 
-/// <summary>A direction as given on the command line: random, or toward:FILE (the other model's weights minus the centre's).</summary>
-public sealed record DirectionSpec(string Kind, string? File)
+/// <summary>
+/// A direction as given on the command line: random, toward:FILE (the other model's weights minus
+/// the centre's), or eigen:K (the unit K-th top eigenvector of the Hessian on the slice's training examples).
+/// </summary>
+public sealed record DirectionSpec(string Kind, string? File, int EigenIndex = 0)
 {
-    public const string RandomKind = "random", TowardKind = "toward";
+    public const string RandomKind = "random", TowardKind = "toward", EigenKind = "eigen";
 
     public static DirectionSpec Parse(string text, string option)
     {
         if (text == RandomKind) return new DirectionSpec(RandomKind, null);
+        if (text.StartsWith(EigenKind + ":", StringComparison.Ordinal))
+        {
+            string k = text[(EigenKind.Length + 1)..];
+            if (!int.TryParse(k, NumberStyles.Integer, CultureInfo.InvariantCulture, out int index) || index < 1)
+                throw new InputException($"{option}: eigen:K needs an integer K >= 1 (got '{k}')");
+            return new DirectionSpec(EigenKind, null, index);
+        }
         if (text.StartsWith(TowardKind + ":", StringComparison.Ordinal))
         {
             string file = text[(TowardKind.Length + 1)..];
@@ -57,7 +68,7 @@ public sealed record DirectionSpec(string Kind, string? File)
             if (!System.IO.File.Exists(file)) throw new InputException($"{option}: file '{file}' does not exist");
             return new DirectionSpec(TowardKind, file);
         }
-        throw new InputException($"{option}: unknown direction '{text}' (known: random, toward:FILE)");
+        throw new InputException($"{option}: unknown direction '{text}' (known: random, toward:FILE, eigen:K)");
     }
 }
 
@@ -70,7 +81,7 @@ public sealed record SliceSettings
     public required DirectionSpec Direction { get; init; }
     /// <summary>The second direction; null for a 1D slice.</summary>
     public DirectionSpec? Direction2 { get; init; }
-    /// <summary>The normalization of random directions (toward:FILE directions are used as they are).</summary>
+    /// <summary>The normalization of random directions (toward:FILE directions are used as they are, eigen:K ones have unit norm).</summary>
     public DirectionNormalization Normalization { get; init; } = DirectionNormalization.Filter;
     /// <summary>The first N training and the first N test examples (null: all of them).</summary>
     public long? Examples { get; init; }
@@ -92,7 +103,24 @@ public sealed record SliceSettings
 /// <summary>One direction of a slice as it was made: kind, file, normalization, norm.</summary>
 public sealed record DirectionInfo(string Kind, string? File, string Normalization, string? Stream, double Norm)
 {
-    public JsonObject ToJson() => new()
+    /// <summary>eigen:K: the eigenpair's index, value, residual, solver status and products.</summary>
+    public EigenDirection? Eigen { get; init; }
+
+    public JsonObject ToJson()
+    {
+        var o = Base();
+        if (Eigen is { } e)
+        {
+            o["eigen_index"] = e.Index;
+            o["eigenvalue"] = Finite(e.Eigenvalue);
+            o["eigen_residual"] = Finite(e.Residual);
+            o["eigen_status"] = e.Status.ToSnakeCase();
+            o["eigen_matvecs"] = e.Matvecs;
+        }
+        return o;
+    }
+
+    private JsonObject Base() => new()
     {
         ["kind"] = Kind,
         ["file"] = File is null ? null : Path.GetFullPath(File),
@@ -103,6 +131,9 @@ public sealed record DirectionInfo(string Kind, string? File, string Normalizati
     };
 }
 
+/// <summary>The Hessian eigenpair behind an eigen:K direction.</summary>
+public sealed record EigenDirection(int Index, double Eigenvalue, double Residual, SolverStatus Status, long Matvecs, long Gradients);
+
 /// <summary>One grid point of a slice: α (and β in 2D) and the values there.</summary>
 public sealed record SlicePoint(double Alpha, double? Beta, LandscapePoint Value);
 
@@ -111,7 +142,7 @@ public sealed record SliceResult(
     LoadedModel Source, SliceSettings Settings, IReadOnlyList<DirectionInfo> Directions, double? Cosine, double? CosineBeforeOrthogonalization,
     LandscapePoint Centre, IReadOnlyList<SlicePoint> Points, long TrainExamples, long TestExamples, long ForwardExamples, double Seconds)
 {
-    public Cost Cost => Cost.Of(0, 0, Seconds);
+    public Cost Cost => Cost.Of(Directions.Sum(d => d.Eigen?.Matvecs ?? 0), Directions.Sum(d => d.Eigen?.Gradients ?? 0), Seconds);
 
     public double[] Alphas => Settings.Grid.Values;
     public double[] Betas => (Settings.Grid2 ?? Settings.Grid).Values;
@@ -170,8 +201,12 @@ public sealed record SliceResult(
     /// <summary>The plot: loss and accuracy against α (1D), or a heat map of the train loss with labelled contours (2D).</summary>
     public void WritePng(string path)
     {
-        string directions = string.Join(" × ", Directions.Select(d => d.Kind == DirectionSpec.RandomKind
-            ? $"random ({d.Normalization}-normalized)" : $"toward {Path.GetFileName(d.File)}"));
+        string directions = string.Join(" × ", Directions.Select(d => d.Kind switch
+        {
+            DirectionSpec.RandomKind => $"random ({d.Normalization}-normalized)",
+            DirectionSpec.EigenKind => $"Hessian eigenvector {d.Eigen!.Index} (λ = {LandscapeJson.Num(Math.Round(d.Eigen.Eigenvalue, 4))})",
+            _ => $"toward {Path.GetFileName(d.File)}",
+        }));
         string title = $"{Source.Source.Arch}: {(Settings.TwoDimensional ? "2D" : "1D")} slice, {directions}";
         if (Settings.TwoDimensional)
             LandscapePlots.HeatmapPng(path, title, Alphas, Betas, TrainLossGrid(), "train loss");
@@ -211,13 +246,13 @@ public static class SliceAnalysis
         var test = LandscapeJson.FirstTest(loaded.Data, settings.Examples);
         var model = loaded.Model;
         using var scope = NewDisposeScope();
-        var (d1, info1) = MakeDirection(loaded, settings.Direction, settings.Normalization, FirstStream, settings.Seed, "--direction");
+        var (d1, info1) = MakeDirection(loaded, train, settings, settings.Direction, FirstStream, "--direction");
         Tensor? d2 = null;
         DirectionInfo? info2 = null;
         double? cosine = null, cosineBefore = null;
         if (settings.Direction2 is { } spec2)
         {
-            (d2, info2) = MakeDirection(loaded, spec2, settings.Normalization, SecondStream, settings.Seed, "--direction2");
+            (d2, info2) = MakeDirection(loaded, train, settings, spec2, SecondStream, "--direction2");
             cosineBefore = Directions.Cosine(d1, d2);
             // A random second direction is made orthogonal to the first; a model's direction is kept as it is.
             if (spec2.Kind == DirectionSpec.RandomKind)
@@ -229,7 +264,8 @@ public static class SliceAnalysis
         }
         var directions = info2 is null ? new[] { info1 } : new[] { info1, info2 };
         log($"{(d2 is null ? "1D" : "2D")} slice of {loaded.Source.Arch} ({loaded.Parameters:N0} parameters) on {train.Count:N0} train and {test.Count:N0} test examples; " +
-            string.Join(", ", directions.Select(d => $"{d.Kind}{(d.File is null ? "" : ":" + d.File)} ({d.Normalization}, norm {LandscapeJson.Num(d.Norm)})")));
+            string.Join(", ", directions.Select(d => $"{d.Kind}{(d.File is null ? "" : ":" + d.File)}" +
+                (d.Eigen is { } e ? $":{e.Index} (eigenvalue {LandscapeJson.Num(e.Eigenvalue)}, {e.Status.ToSnakeCase()}, {e.Matvecs} products)" : $" ({d.Normalization}, norm {LandscapeJson.Num(d.Norm)})"))));
 
         using var evaluator = new LandscapeEvaluator(model, train, test, settings.StreamBatch);
         var centre = evaluator.At(evaluator.Centre);
@@ -248,13 +284,37 @@ public static class SliceAnalysis
             evaluator.ForwardExamples, clock.Elapsed.TotalSeconds);
     }
 
-    private static (Tensor Direction, DirectionInfo Info) MakeDirection(LoadedModel loaded, DirectionSpec spec, DirectionNormalization normalization,
-        string stream, long seed, string option)
+    /// <summary>Lanczos settings of eigen:K directions: relative accuracy and product budget.</summary>
+    public const double EigenTol = 1e-6;
+    public const long EigenMaxMatvecs = 1000;
+
+    private static (Tensor Direction, DirectionInfo Info) MakeDirection(LoadedModel loaded, Dataset train, SliceSettings settings, DirectionSpec spec,
+        string stream, string option)
     {
         if (spec.Kind == DirectionSpec.RandomKind)
         {
-            var d = Directions.Random(loaded.Model, seed, stream, normalization);
-            return (d, new DirectionInfo(spec.Kind, null, Directions.Name(normalization), stream, d.norm().ToDouble()));
+            var d = Directions.Random(loaded.Model, settings.Seed, stream, settings.Normalization);
+            return (d, new DirectionInfo(spec.Kind, null, Directions.Name(settings.Normalization), stream, d.norm().ToDouble()));
+        }
+        if (spec.Kind == DirectionSpec.EigenKind)
+        {
+            if (spec.EigenIndex > loaded.Parameters)
+                throw new InputException($"{option} eigen:{spec.EigenIndex}: the model has only {loaded.Parameters} parameters");
+            var problem = CurvatureProblem.FromData(loaded.Model, train.Inputs, train.Labels,
+                new CurvatureOptions { BatchSize = settings.StreamBatch, Mode = CurvatureMode.Eval });
+            var eig = Lanczos.TopK(new HessianOperator(problem), new EigenOptions
+            {
+                K = spec.EigenIndex, Tol = EigenTol, MaxMatvecs = EigenMaxMatvecs, Seed = settings.Seed, ReturnVectors = true,
+            });
+            using var vectors = eig.Eigenvectors;
+            if (vectors is null || eig.Eigenvalues.Length < spec.EigenIndex)
+                throw new ComputationException($"{option} eigen:{spec.EigenIndex}: Lanczos found only {eig.Eigenvalues.Length} eigenvalue(s) within {EigenMaxMatvecs} products");
+            int i = spec.EigenIndex - 1;
+            var v = vectors[i].clone();
+            return (v, new DirectionInfo(spec.Kind, null, "unit", null, v.norm().ToDouble())
+            {
+                Eigen = new EigenDirection(spec.EigenIndex, eig.Eigenvalues[i], eig.Residuals[i], eig.Status, eig.Matvecs, problem.Cost.GradientPasses),
+            });
         }
         using var other = ModelLoader.Load(loaded.Source.Arch, loaded.Data.Train, spec.File!, loaded.Source.DType, $"{option} toward:{spec.File}");
         var toward = Directions.Toward(loaded.Model, other);

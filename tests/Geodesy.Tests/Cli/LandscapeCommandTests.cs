@@ -106,6 +106,25 @@ public sealed class LandscapeCommandTests : IDisposable
         Assert.Equal((double)Read(_dir["b.json"])["centre"]!["train_loss"]!, reached, 5);
     }
 
+    /// <summary>Along eigen:1 the central second difference of the train loss is the top Hessian eigenvalue (float64).</summary>
+    [Fact]
+    public void SliceAlongTheTopEigenvectorCurvesByTheTopEigenvalue()
+    {
+        const double h = 1e-3;
+        var r = RunCli("landscape", "slice", "--arch", Arch, "--weights", A, "--data", Data, "--grid", FormattableString.Invariant($"{-h}:{h}:3"), "--direction", "eigen:1",
+            "--dtype", "float64", "--json", _dir["e.json"], "--plot", _dir["e.png"], "--threads", "1");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var doc = Read(_dir["e.json"]);
+        var direction = doc["directions"]![0]!;
+        Assert.Equal("eigen", (string?)direction["kind"]);
+        Assert.Equal(1.0, (double)direction["norm"]!, 9);
+        double lambda = (double)direction["eigenvalue"]!;
+        var loss = doc["points"]!.AsArray().Select(p => (double)p!["train_loss"]!).ToArray();
+        Assert.Equal(lambda, (loss[0] - 2 * loss[1] + loss[2]) / (h * h), Math.Abs(lambda) * 1e-3);
+        Assert.True((long)doc["cost"]!["matvecs"]! > 0);
+        AssertUsageError(RunCli("landscape", "slice", "--arch", Arch, "--weights", A, "--data", Data, "--direction", "eigen:0"), "eigen:K needs an integer K >= 1");
+    }
+
     [Fact]
     public void BarrierBetweenIdenticalModelsIsZero()
     {
