@@ -306,6 +306,7 @@ public static class SliceAnalysis
             {
                 K = spec.EigenIndex, Tol = EigenTol, MaxMatvecs = EigenMaxMatvecs, Seed = settings.Seed, ReturnVectors = true,
             });
+            problem.ReleaseKeptForwards(); // the slice needs no more products
             using var vectors = eig.Eigenvectors;
             if (vectors is null || eig.Eigenvalues.Length < spec.EigenIndex)
                 throw new ComputationException($"{option} eigen:{spec.EigenIndex}: Lanczos found only {eig.Eigenvalues.Length} eigenvalue(s) within {EigenMaxMatvecs} products");
