@@ -19,8 +19,8 @@ public static class WeightMatching
     public const int MaxIterations = 100;
 
     /// <summary>
-    /// The Linear layers of an MLP as (weight index, bias index) into its parameter list; throws
-    /// InputException when the parameters are not weight [out, in], bias [out] pairs that chain.
+    /// Throws InputException unless the model is an mlp: spec whose parameters are weight [out, in],
+    /// bias [out] pairs that chain, with at least one hidden layer.
     /// </summary>
     public static void CheckMlp(nn.Module model, string arch)
     {
