@@ -12,6 +12,7 @@ public static class CommandCatalog
         yield return ModelsCommand.Create();
         yield return CurvatureCommand.Create();
         yield return MeasureCommand.Create();
+        yield return LandscapeCommand.Create();
         yield return StudyCommands.Sweep();
         yield return StudyCommands.Worker();
         yield return StudyCommands.Rank();

@@ -240,7 +240,7 @@ public static class StudyReport
         (a.R + (b.R - a.R) * t, a.G + (b.G - a.G) * t, a.B + (b.B - a.B) * t);
 
     /// <summary>A plot in a sans-serif font that the system has.</summary>
-    private static Plot NewPlot()
+    internal static Plot NewPlot()
     {
         var plt = new Plot();
         plt.Font.Set(SansFont.Value);
