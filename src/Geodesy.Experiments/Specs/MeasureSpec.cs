@@ -35,7 +35,7 @@ public sealed record MeasureSpec(string Measures = "all", int Examples = 0, stri
         foreach (var p in typeof(MeasureOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance))
         {
             string value = Format(p.GetValue(given)), standard = Format(p.GetValue(DefaultOptions));
-            if (value != standard) options[OptionKey(p.Name)] = value;
+            if (value != standard) options[RunSetting.SnakeCase(p.Name)] = value;
         }
         var root = new JsonObject
         {
@@ -57,16 +57,4 @@ public sealed record MeasureSpec(string Measures = "all", int Examples = 0, stri
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => v.ToString() ?? "",
     };
-
-    /// <summary>The snake_case JSON key of a <see cref="MeasureOptions"/> property ("SearchDepth" → "search_depth").</summary>
-    public static string OptionKey(string name)
-    {
-        var sb = new StringBuilder();
-        for (int i = 0; i < name.Length; i++)
-        {
-            if (char.IsUpper(name[i]) && i > 0) sb.Append('_');
-            sb.Append(char.ToLowerInvariant(name[i]));
-        }
-        return sb.ToString();
-    }
 }
