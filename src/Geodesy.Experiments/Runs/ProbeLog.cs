@@ -41,7 +41,7 @@ public sealed class ProbeLog : IDisposable
         return o;
     }
 
-    private static JsonNode? Number(double x) => double.IsFinite(x) ? JsonValue.Create(x) : null;
+    private static JsonNode? Number(double x) => Analyses.JsonNumbers.Finite(x);
 
     private static JsonNode? Node(object? value) => value switch
     {
