@@ -45,6 +45,22 @@ public static class ModelZoo
         return model;
     }
 
+    /// <summary>
+    /// Sets the dropout probability of a zoo model (train mode only; eval mode, the default of curvature
+    /// and measures, never drops). mlp/cnn/nin: the input of every weight layer but the first; resnet20:
+    /// the pooled features before fc. Parameter names do not change.
+    /// </summary>
+    public static void SetDropout(nn.Module<Tensor, Tensor> model, double p)
+    {
+        if (!(p >= 0 && p < 1)) throw new InputException($"--dropout must be in [0, 1) (got {p})");
+        switch (model)
+        {
+            case SequentialModel s: s.Dropout = p; break;
+            case ResNet20Model r: r.Dropout = p; break;
+            default: throw new InputException($"--dropout: model {model.GetType().Name} takes no dropout");
+        }
+    }
+
     /// <summary>Checks the spec and that the data fits it; throws InputException. No native calls.</summary>
     public static void Validate(string spec, long[] inputShape, int numClasses) =>
         Parse(spec, inputShape, numClasses).Parameters(inputShape, numClasses);

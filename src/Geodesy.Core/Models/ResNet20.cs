@@ -120,12 +120,17 @@ public sealed class ResNet20Model : nn.Module<Tensor, Tensor>
     /// <summary>The arch spec the model was built from.</summary>
     public string Spec { get; }
 
+    /// <summary>Dropout probability on the pooled features before fc, in train mode only.</summary>
+    public double Dropout { get; set; }
+
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
         var x = F.relu(_bn1.call(_conv1.call(input)));
         foreach (var stage in _stages) x = stage.call(x);
-        return _fc.call(x.mean([2L, 3L])).MoveToOuterDisposeScope();
+        var pooled = x.mean([2L, 3L]);
+        if (Dropout > 0 && training) pooled = F.dropout(pooled, Dropout, training: true);
+        return _fc.call(pooled).MoveToOuterDisposeScope();
     }
 }
 

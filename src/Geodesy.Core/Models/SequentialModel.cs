@@ -28,11 +28,28 @@ public sealed class SequentialModel : nn.Module<Tensor, Tensor>
     public IReadOnlyList<nn.Module<Tensor, Tensor>> Layers => _layers;
     public bool FlattenInput { get; }
 
+    /// <summary>
+    /// Dropout probability applied, in train mode only, to the input of every Linear/Conv layer but the
+    /// first (the hidden features). It owns no module, so parameter names and Layers are unchanged.
+    /// </summary>
+    public double Dropout { get; set; }
+
     public override Tensor forward(Tensor input)
     {
         Tensor x = FlattenInput ? input.reshape(input.shape[0], -1) : input.alias();
+        bool firstWeightLayer = true;
         foreach (var layer in _layers)
         {
+            if (layer is TorchSharp.Modules.Linear or TorchSharp.Modules.Conv2d)
+            {
+                if (!firstWeightLayer && Dropout > 0 && training)
+                {
+                    var dropped = nn.functional.dropout(x, Dropout, training: true);
+                    x.Dispose();
+                    x = dropped;
+                }
+                firstWeightLayer = false;
+            }
             var next = layer.call(x);
             x.Dispose();
             x = next;

@@ -1,4 +1,5 @@
 using Geodesy.Core.Data;
+using Geodesy.Core.Training.Regularizers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -29,6 +30,7 @@ public static class Trainer
 
         using var optimizer = CreateOptimizer(model, options);
         using var shuffle = new torch.Generator((ulong)options.Seed);
+        var objective = TrainingObjective.Start(options.Regularizers, n, train.NumClasses, dtype, options.Seed);
         foreach (var o in observers) o.OnStart(model);
 
         long step = 0, seen = 0;
@@ -37,7 +39,7 @@ public static class Trainer
         MetricsRow? last = null;
         TrainingResult Finish(RunStatus status, string message)
         {
-            var result = new TrainingResult(status, message, epoch, step, last, clock.Elapsed.TotalSeconds, seen);
+            var result = new TrainingResult(status, message, epoch, step, last, clock.Elapsed.TotalSeconds, seen) { Objective = objective.Cost };
             foreach (var o in observers) o.OnFinish(model, result);
             return result;
         }
@@ -67,7 +69,7 @@ public static class Trainer
                     var y = train.Labels.index_select(0, idx);
                     foreach (var o in observers) o.OnBatch(model, epoch, step, x, y, rate); // probes of the mini-batch
                     optimizer.zero_grad();
-                    var loss = nn.functional.cross_entropy(model.call(x), y);
+                    var loss = objective.Loss(model, x, y, idx, step);
                     // float -> double is exact: the same value as converting on the tensor, one native call fewer.
                     batchLoss = loss.dtype == ScalarType.Float32 ? loss.item<float>() : loss.to_type(ScalarType.Float64).item<double>();
                     if (!double.IsFinite(batchLoss))

@@ -36,6 +36,8 @@ public sealed record TrainerOptions
     public long Seed { get; init; }
     /// <summary>Batch size used when evaluating loss/accuracy over a whole set.</summary>
     public int EvalBatchSize { get; init; } = 2000;
+    /// <summary>Penalties added to the mini-batch cross-entropy (Regularizers/README.md); none by default.</summary>
+    public IReadOnlyList<Regularizers.IRegularizer> Regularizers { get; init; } = [];
 
     /// <summary>Throws <see cref="InputException"/> for values that make no sense.</summary>
     public void Validate()

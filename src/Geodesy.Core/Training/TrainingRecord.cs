@@ -29,4 +29,8 @@ public static class RunStatusNames
 /// <summary>The outcome of a training run.</summary>
 public sealed record TrainingResult(
     RunStatus Status, string Message, int Epochs, long Steps,
-    MetricsRow? Final, double Seconds, long ExamplesSeen);
+    MetricsRow? Final, double Seconds, long ExamplesSeen)
+{
+    /// <summary>What the regularizers of the objective cost (extra passes, double backwards); all zero without regularizers.</summary>
+    public Regularizers.ObjectiveCost Objective { get; init; } = new();
+}

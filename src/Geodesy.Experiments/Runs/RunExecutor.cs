@@ -59,6 +59,8 @@ public static class RunExecutor
         try
         {
             using var model = ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
+            if (spec.Init != "default") Initialization.Apply(model, spec.Seed, spec.Init);
+            if (spec.Dropout > 0) ModelZoo.SetDropout(model, spec.Dropout);
             var observers = new List<ITrainingObserver> { writer };
             using var probes = ProbeLog.Open(spec, data, partial);
             if (probes != null) observers.Add(probes.Recorder);
@@ -175,6 +177,15 @@ public static class RunExecutor
             ["epochs"] = r.Epochs,
             ["steps"] = r.Steps,
             ["examples_seen"] = r.ExamplesSeen,
+            // What the regularizers cost: extra forward/gradient passes and double backwards, counted exactly.
+            ["objective_cost"] = new JsonObject
+            {
+                ["penalized_steps"] = r.Objective.PenalizedSteps,
+                ["extra_forwards"] = r.Objective.ExtraForwards,
+                ["extra_gradients"] = r.Objective.ExtraGradients,
+                ["double_backwards"] = r.Objective.DoubleBackwards,
+                ["loss_seconds"] = Math.Round(r.Objective.LossSeconds, 3),
+            },
             ["final"] = final is null ? null : RunFiles.ToJson(final),
             // Which training examples carry a flipped label (--label-noise), for noisy-label studies.
             ["label_noise_flipped_indices"] = new JsonArray(data.FlippedIndices.Select(i => (JsonNode)i).ToArray()),

@@ -96,6 +96,8 @@ public sealed class RunSetting
     /// <summary>Reads the value from JSON; a value of the wrong type is an InputException naming the key.</summary>
     public object? FromJson(JsonNode node)
     {
+        // A sweep's YAML turns 0.01 into a number; a string setting (e.g. fisher_penalty) takes its text.
+        if (Type == typeof(string) && node is JsonValue v && v.GetValueKind() == JsonValueKind.Number) return v.ToJsonString();
         try { return node.Deserialize(Type); }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         { throw new InputException($"run setting '{Key}' has a bad value {node.ToJsonString()}"); }

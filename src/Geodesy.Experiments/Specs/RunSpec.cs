@@ -4,6 +4,8 @@ using Geodesy.Core;
 using Geodesy.Core.Data;
 using Geodesy.Core.Training;
 using Geodesy.Core.Training.Probes;
+using Geodesy.Core.Training.Regularizers;
+using Geodesy.Core.Models;
 
 namespace Geodesy.Experiments.Specs;
 
@@ -89,6 +91,27 @@ public sealed record RunSpec
     [RunSetting("The fixed probe set of --probe: the first N training examples", Min = 1)]
     public int ProbeExamples { get; init; } = ProbeRecorder.DefaultExamples;
 
+    [RunSetting("Fisher penalty (Jastrzebski et al. 2021): X[,sub=B][,method=double-backward|finite-difference][,labels=sampled|true][@every=K], e.g. 0.01@every=10 (docs/regularizers.md)")]
+    public string FisherPenalty { get; init; } = "";
+
+    [RunSetting("Early-learning regularization (Liu et al. 2020): LAMBDA[,beta=B], e.g. 3,beta=0.7")]
+    public string Elr { get; init; } = "";
+
+    [RunSetting("Label smoothing: cross-entropy against (1-X) one-hot + X/K", Min = 0, Below = 1)]
+    public double LabelSmoothing { get; init; }
+
+    [RunSetting("Margin-distribution regularizer X*(V*Var(margin) - mean(margin)): X[,var=V]")]
+    public string MarginReg { get; init; } = "";
+
+    [RunSetting("Input-output Jacobian regularizer by random projections: X[,kind=orthogonal|frobenius][,projections=M]")]
+    public string JacobianReg { get; init; } = "";
+
+    [RunSetting("Dropout probability on the hidden features (train mode only; curvature and measures run in eval mode)", Min = 0, Below = 1)]
+    public double Dropout { get; init; }
+
+    [RunSetting("Initialization: default | identical-rows[:eps=E] (reduced feature diversity, Blumenfeld et al. 2020)", Example = "default")]
+    public string Init { get; init; } = "default";
+
     /// <summary>Every setting in declaration order: the one table the rest of this class reads.</summary>
     public static IReadOnlyList<RunSetting> Settings { get; } = RunSetting.Declared<RunSpec>();
 
@@ -128,7 +151,24 @@ public sealed record RunSpec
         MaxEpochs = MaxEpochs,
         LogEverySteps = LogEvery,
         Seed = Seed,
+        Regularizers = Regularizers(),
     };
+
+    /// <summary>The regularizers of the objective, from the settings that are not off.</summary>
+    private IReadOnlyList<IRegularizer> Regularizers()
+    {
+        var list = new List<IRegularizer>();
+        void Add(string name, string text)
+        {
+            if (!string.IsNullOrWhiteSpace(text)) list.Add(RegularizerRegistry.Create(name, text));
+        }
+        Add(Core.Training.Regularizers.FisherPenalty.RegistryName, FisherPenalty);
+        Add(EarlyLearningRegularization.RegistryName, Elr);
+        if (LabelSmoothing > 0) list.Add(new Core.Training.Regularizers.LabelSmoothing(LabelSmoothing));
+        Add(MarginRegularizer.RegistryName, MarginReg);
+        Add(JacobianRegularizer.RegistryName, JacobianReg);
+        return list;
+    }
 
     /// <summary>Checks every setting against its declared rule; throws InputException naming the first bad one.</summary>
     public void Validate()
@@ -136,6 +176,7 @@ public sealed record RunSpec
         foreach (var setting in Settings)
             if (setting.Check(setting.Get(this)) is { } problem) throw new InputException(problem);
         foreach (var probe in Probe) ProbeSpec.Parse(probe); // one line naming the bad --probe value
+        Initialization.ParseScheme(Init);
         TrainerOptions.Validate(); // the trainer's own guard (the same rules; it also protects direct API use)
     }
 
