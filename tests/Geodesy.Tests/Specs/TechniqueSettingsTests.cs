@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Geodesy.Core;
 using Geodesy.Core.Training.Regularizers;
 using Geodesy.Experiments.Specs;
+using Geodesy.Experiments.Sweeps;
 
 namespace Geodesy.Tests.Specs;
 
@@ -64,5 +65,30 @@ public class TechniqueSettingsTests
         var spec = RunSpec.Setting(key).With(new RunSpec(), value);
         var e = Assert.Throws<InputException>(spec.Validate);
         Assert.Contains(fragment, e.Message);
+    }
+
+    [Fact]
+    public void TheDocumentedTechniqueSweepExpandsToItsFourTrials()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Geodesy.sln"))) dir = dir.Parent;
+        var sweep = SweepSpec.Load(Path.Combine(dir!.FullName, "docs", "examples", "label-smoothing-by-subset.yaml"));
+        var trials = sweep.Expand();
+        Assert.Equal(4, trials.Count);
+        Assert.Equal([0, 0, 0.1, 0.1], trials.Select(t => t.Spec.LabelSmoothing).Order());
+        Assert.Equal([500, 500, 2000, 2000], trials.Select(t => t.Spec.Subset ?? 0).Order());
+        Assert.Equal(4, trials.Select(t => t.Spec.Id()).Distinct().Count());
+    }
+
+    [Theory]
+    [InlineData("--fisher-penalty", "0.1@every=x", "--fisher-penalty '0.1@every=x'")]
+    [InlineData("--init", "symmetric", "--init 'symmetric'")]
+    [InlineData("--elr", "3,gamma=1", "unknown key 'gamma'")]
+    public void TrainRejectsBadTechniqueTextWithOneLine(string option, string value, string fragment)
+    {
+        using var dir = new TestSupport.TempDir();
+        var r = TestSupport.RunCli("train", "--data", "gaussian-mixture:classes=3,dim=4,n=60", "--arch", "mlp:4-3", "--epochs", "1", option, value, "--out", dir["run"]);
+        TestSupport.AssertUsageError(r, fragment);
+        Assert.False(Directory.Exists(dir["run"]));
     }
 }
