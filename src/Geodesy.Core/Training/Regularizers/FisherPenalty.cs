@@ -57,8 +57,7 @@ public sealed class FisherPenalty : IRegularizer
     {
         _cost = start.Cost;
         _generator?.Dispose();
-        // Its own stream: the penalty never shifts the batch order or any other random draw.
-        _generator = new torch.Generator(unchecked((ulong)(start.Seed ^ 0x46495348)));
+        _generator = start.Generator(0x46495348);
     }
 
     public Tensor? Penalty(StepContext step)

@@ -22,7 +22,11 @@ public interface IRegularizer
 }
 
 /// <summary>What a regularizer knows before the first step.</summary>
-public sealed record ObjectiveStart(long TrainExamples, int Classes, ScalarType DType, long Seed, ObjectiveCost Cost);
+public sealed record ObjectiveStart(long TrainExamples, int Classes, ScalarType DType, long Seed, ObjectiveCost Cost)
+{
+    /// <summary>A generator of the regularizer's own, from the run seed and a salt: its draws shift no other random stream.</summary>
+    public torch.Generator Generator(long salt) => new(unchecked((ulong)(Seed ^ salt)));
+}
 
 /// <summary>
 /// One optimizer step: the model, the mini-batch (inputs, labels and their indices in the training

@@ -49,7 +49,7 @@ public sealed class JacobianRegularizer : IRegularizer
     {
         _cost = start.Cost;
         _generator?.Dispose();
-        _generator = new torch.Generator(unchecked((ulong)(start.Seed ^ 0x4A41434F)));
+        _generator = start.Generator(0x4A41434F);
     }
 
     public Tensor? Penalty(StepContext step)
