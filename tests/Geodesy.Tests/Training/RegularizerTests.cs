@@ -209,6 +209,44 @@ public class RegularizerTests
     }
 
     [Fact]
+    public void OrthogonalJacobianEstimateMatchesFiniteDifferenceJacobiansOfATanhNetwork()
+    {
+        using var scope = NewDisposeScope();
+        var model = TinyMlp(3);
+        var x = Inputs(2);
+        double[] u1 = [1, -1, 1], u2 = [-1, -1, 1];
+        var us = new[] { u1, u2 }.Select(u => torch.tensor(u, dtype: ScalarType.Float64).unsqueeze(0).expand(2, 3).contiguous()).ToArray();
+        var reg = new JacobianRegularizer(1, orthogonal: true, projections: 2);
+        reg.Start(new ObjectiveStart(2, 3, ScalarType.Float64, 0, new ObjectiveCost()));
+        var xg = x.clone().requires_grad_(true);
+        double got = reg.Estimate(model.call(xg), xg, us).item<double>();
+
+        // Reference: J of each example by central differences in the inputs, then s = ‖Jᵀu‖² by hand.
+        const double h = 1e-6;
+        double expected = 0;
+        for (int i = 0; i < 2; i++)
+        {
+            var jac = new double[3, 3]; // [class, input]
+            for (int j = 0; j < 3; j++)
+            {
+                double[,] Eval(double shift)
+                {
+                    var xs = x.clone();
+                    xs[i, j].fill_(x[i, j].item<double>() + shift);
+                    using var noGrad = torch.no_grad();
+                    return To2D(model.call(xs));
+                }
+                var up = Eval(h);
+                var down = Eval(-h);
+                for (int k = 0; k < 3; k++) jac[k, j] = (up[i, k] - down[i, k]) / (2 * h);
+            }
+            double S(double[] u) => Enumerable.Range(0, 3).Sum(j => Math.Pow(Enumerable.Range(0, 3).Sum(k => u[k] * jac[k, j]), 2));
+            expected += Math.Pow(S(u1) - S(u2), 2) / 4 / 2;
+        }
+        Assert.Equal(expected, got, 1e-7);
+    }
+
+    [Fact]
     public void JacobianPenaltyGradientReachesTheWeights()
     {
         using var scope = NewDisposeScope();
