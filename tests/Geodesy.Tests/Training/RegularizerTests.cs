@@ -85,6 +85,26 @@ public class RegularizerTests
     }
 
     [Fact]
+    public void FiniteDifferenceFisherPenaltyKeepsOneDropoutMaskAcrossItsGradients()
+    {
+        using var scope = NewDisposeScope();
+        var model = TinyMlp(2, "mlp:3-16-16-3:tanh");
+        ModelZoo.SetDropout(model, 0.5); // train mode: every forward pass draws a mask
+        var x = Inputs(6);
+        var yhat = torch.tensor(new long[] { 2, 2, 0, 1, 1, 0 });
+        var penalty = FisherPenalty.Parse("--fisher-penalty", "1,method=finite-difference,eps=1e-5");
+        penalty.Start(new ObjectiveStart(6, 3, ScalarType.Float64, 0, new ObjectiveCost()));
+        using var state = torch.Generator.Default.get_state();
+        // The exact penalty with the mask drawn from this state is the reference for the gradient.
+        torch.Generator.Default.set_state(state);
+        var exact = Flat(torch.autograd.grad([penalty.ExactPenalty(model, x, yhat)], Params(model)));
+        torch.Generator.Default.set_state(state);
+        var fd = Flat(torch.autograd.grad([penalty.FiniteDifferencePenalty(model, x, yhat)], Params(model)));
+        double scale = exact.Max(Math.Abs);
+        for (int i = 0; i < exact.Length; i++) Assert.True(Math.Abs(fd[i] - exact[i]) <= 1e-5 * Math.Max(1, scale), $"parameter {i}: {fd[i]} vs {exact[i]}");
+    }
+
+    [Fact]
     public void FisherPenaltyRunsEveryKStepsAndCountsItsDoubleBackwards()
     {
         using var scope = NewDisposeScope();

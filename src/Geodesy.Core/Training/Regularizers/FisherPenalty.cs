@@ -98,7 +98,10 @@ public sealed class FisherPenalty : IRegularizer
     public Tensor FiniteDifferencePenalty(nn.Module<Tensor, Tensor> model, Tensor x, Tensor labels)
     {
         var ps = Parameters(model);
-        var g = Gradient(model, ps, x, labels);
+        // The three gradients must see the same dropout masks, or their difference is mask noise over ε:
+        // each pass starts from the same state of the global generator that dropout draws from.
+        using var rng = torch.Generator.Default.get_state();
+        var g = Gradient(model, ps, x, labels, rng);
         double norm = Math.Sqrt(SquaredNorm(g).to_type(ScalarType.Float64).item<double>());
         var value = torch.tensor(Coefficient * norm * norm, dtype: ps[0].dtype);
         if (norm == 0) return value;
@@ -107,7 +110,7 @@ public sealed class FisherPenalty : IRegularizer
         {
             using (torch.no_grad())
                 for (int i = 0; i < ps.Length; i++) ps[i].copy_(saved[i] + g[i] * (sign * Epsilon / norm));
-            return Gradient(model, ps, x, labels);
+            return Gradient(model, ps, x, labels, rng);
         }
         var plus = Shifted(+1);
         var minus = Shifted(-1);
@@ -124,8 +127,9 @@ public sealed class FisherPenalty : IRegularizer
         return surrogate;
     }
 
-    private Tensor[] Gradient(nn.Module<Tensor, Tensor> model, Tensor[] ps, Tensor x, Tensor labels)
+    private Tensor[] Gradient(nn.Module<Tensor, Tensor> model, Tensor[] ps, Tensor x, Tensor labels, Tensor rngState)
     {
+        torch.Generator.Default.set_state(rngState);
         _cost.ExtraForwards++;
         _cost.ExtraGradients++;
         var loss = nn.functional.cross_entropy(model.call(x), labels);
