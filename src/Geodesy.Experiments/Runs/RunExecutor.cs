@@ -60,7 +60,13 @@ public static class RunExecutor
         {
             using var model = ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
             if (spec.Init != "default") Initialization.Apply(model, spec.Seed, spec.Init);
-            if (spec.Dropout > 0) ModelZoo.SetDropout(model, spec.Dropout);
+            if (spec.Dropout > 0)
+            {
+                ModelZoo.SetDropout(model, spec.Dropout);
+                // Dropout masks come from libtorch's global generator: seed it from the run, so a run's
+                // weights do not depend on what ran before it in the same process (a sweep worker).
+                torch.random.manual_seed(spec.Seed);
+            }
             var observers = new List<ITrainingObserver> { writer };
             using var probes = ProbeLog.Open(spec, data, partial);
             if (probes != null) observers.Add(probes.Recorder);
