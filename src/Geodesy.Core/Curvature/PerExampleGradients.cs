@@ -222,6 +222,16 @@ public sealed class PerExampleGradients
     /// </summary>
     private List<LayerRecord> Backprop(Batch b, Tensor labels)
     {
+        var records = ForwardRecords(b, out var logits);
+        var losses = nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.None);
+        var grads = Autograd.Grad(losses.sum(), records.Select(r => r.Output).ToList());
+        for (int i = 0; i < records.Count; i++) records[i].OutputGradient = grads[i];
+        return records;
+    }
+
+    /// <summary>One forward through the layers keeping each parameterized layer's input and output.</summary>
+    private List<LayerRecord> ForwardRecords(Batch b, out Tensor logits)
+    {
         var model = (SequentialModel)_problem.Model;
         _problem.PrepareBatch(b);
         _problem.Cost.CountForward(b.Count);
@@ -236,10 +246,51 @@ public sealed class PerExampleGradients
                 records.Add(new LayerRecord(_plan[next++], x.detach(), z));
             x = z;
         }
-        var losses = nn.functional.cross_entropy(x, labels, reduction: nn.Reduction.None);
-        var grads = Autograd.Grad(losses.sum(), records.Select(r => r.Output).ToList());
-        for (int i = 0; i < records.Count; i++) records[i].OutputGradient = grads[i];
+        logits = x;
         return records;
+    }
+
+    /// <summary>
+    /// The Jacobians of the logits, J [N, C, P] with J[i, c] = ∂f_c(x_i)/∂w: with the closed forms,
+    /// one forward per chunk and C backward passes to the layer outputs (row i of the gradient of
+    /// Σᵢ f_c(x_i) is example i's); otherwise one backward per example and logit.
+    /// </summary>
+    public Tensor LogitJacobians(long maxBytes = 1L << 30)
+    {
+        long c = _problem.NumClasses, bytes = _problem.Count * c * _problem.Dimension * (_problem.DType == ScalarType.Float64 ? 8 : 4);
+        if (bytes > maxBytes)
+            throw new InputException($"logit Jacobians: {_problem.Count} x {c} x {_problem.Dimension} needs {bytes} bytes, more than the limit {maxBytes}; use fewer examples");
+        var all = empty(_problem.Count, c, _problem.Dimension, dtype: _problem.DType);
+        using (_problem.BeginPass())
+        {
+            foreach (var b in _problem.Batches())
+            {
+                using var scope = NewDisposeScope();
+                var target = all.narrow(0, b.Start, b.Count);
+                if (_plan is null)
+                {
+                    var logits = _problem.Forward(b);
+                    for (long i = 0; i < b.Count; i++)
+                        for (long k = 0; k < c; k++)
+                        {
+                            using var inner = NewDisposeScope();
+                            bool more = i < b.Count - 1 || k < c - 1;
+                            target[i, k].copy_(ParameterVector.Concat(Autograd.Grad(logits[i, k], _problem.Parameters, retainGraph: more)));
+                        }
+                    continue;
+                }
+                var records = ForwardRecords(b, out var output);
+                for (long k = 0; k < c; k++)
+                {
+                    using var inner = NewDisposeScope();
+                    var grads = Autograd.Grad(output.select(1, k).sum(), records.Select(r => r.Output).ToList(), retainGraph: k < c - 1);
+                    for (int i = 0; i < records.Count; i++) records[i].OutputGradient = grads[i];
+                    target.select(1, k).copy_(ClosedFormChunk(records));
+                }
+            }
+        }
+        _problem.Cost.CountGradientPass();
+        return all;
     }
 
     private Tensor ClosedFormChunk(List<LayerRecord> records)

@@ -22,13 +22,16 @@ public sealed class ProbeRecorder : ITrainingObserver, IDisposable
     private readonly int _examples;
     private readonly long _seed;
     private readonly Action<ProbeRow> _sink;
+    private readonly IReadOnlyList<long> _flipped;
     private Tensor? _probeInputs, _probeLabels, _init;
     private int? _epochEnded;
     private double _lastRate = double.NaN;
 
     /// <param name="examples">The probe set: the first this-many training examples (all if fewer).</param>
-    public ProbeRecorder(IEnumerable<ProbeSpec> specs, Dataset train, int examples, long runSeed, Action<ProbeRow> sink)
+    /// <param name="flipped">Indices of the training examples with a flipped label (<see cref="DataSplit.FlippedIndices"/>).</param>
+    public ProbeRecorder(IEnumerable<ProbeSpec> specs, Dataset train, int examples, long runSeed, Action<ProbeRow> sink, IReadOnlyList<long>? flipped = null)
     {
+        _flipped = flipped ?? [];
         if (examples < 1) throw new InputException($"--probe-examples must be at least 1 (got {examples})");
         _probes = specs.Select(s => (s, ProbeRegistry.Find(s.Name)!.Create(s))).ToList();
         _train = train;
@@ -59,9 +62,18 @@ public sealed class ProbeRecorder : ITrainingObserver, IDisposable
 
     public void OnFinish(nn.Module model, TrainingResult result)
     {
-        if (result.Status == RunStatus.Diverged) return; // non-finite weights: nothing meaningful to record
-        Measure(model, result.Steps, result.Epochs, _lastRate, null, null);
+        // Non-finite weights: nothing meaningful to measure, but rows kept for the end still go out.
+        if (result.Status != RunStatus.Diverged) Measure(model, result.Steps, result.Epochs, _lastRate, null, null);
+        var context = Context(model, result.Steps, result.Epochs, _lastRate, null, null);
+        foreach (var (_, probe) in _probes)
+        {
+            using var scope = NewDisposeScope();
+            foreach (var row in probe.Finish(context)) _sink(row);
+        }
     }
+
+    /// <summary>The tables of the probes that keep one (<see cref="IProbeTable"/>), to write when training stops.</summary>
+    public IEnumerable<IProbeTable> Tables() => _probes.Select(p => p.Probe).OfType<IProbeTable>();
 
     private void Measure(nn.Module model, long step, int completedEpochs, double rate, Tensor? inputs, Tensor? labels)
     {
@@ -69,7 +81,16 @@ public sealed class ProbeRecorder : ITrainingObserver, IDisposable
         _epochEnded = null;
         var due = _probes.Where(p => p.Spec.Schedule.IsDue(step, ended)).ToList();
         if (due.Count == 0) return;
-        var context = new ProbeContext
+        var context = Context(model, step, completedEpochs, rate, inputs, labels);
+        foreach (var (_, probe) in due)
+        {
+            using var scope = NewDisposeScope();
+            foreach (var row in probe.Measure(context)) _sink(row);
+        }
+    }
+
+    private ProbeContext Context(nn.Module model, long step, int completedEpochs, double rate, Tensor? inputs, Tensor? labels) =>
+        new()
         {
             Model = (nn.Module<Tensor, Tensor>)model,
             Step = step,
@@ -81,13 +102,9 @@ public sealed class ProbeRecorder : ITrainingObserver, IDisposable
             BatchLabels = labels,
             InitialWeights = _init!,
             RunSeed = _seed,
+            Train = _train,
+            Flipped = _flipped,
         };
-        foreach (var (_, probe) in due)
-        {
-            using var scope = NewDisposeScope();
-            foreach (var row in probe.Measure(context)) _sink(row);
-        }
-    }
 
     public void Dispose()
     {
