@@ -382,7 +382,7 @@ public class ProbeTrainingInvarianceTests
             var log = new List<double>();
             var observers = new List<ITrainingObserver> { new LossLog(log) };
             using var recorder = new ProbeRecorder(
-                new[] { "fisher-trace@every=2", "empirical-fisher-trace", "hessian-top:k=2@every=3", "gradient-noise@every=4", "nc1@every=5", "weights@steps=0,5" }.Select(ProbeSpec.Parse),
+                new[] { "fisher-trace@every=2", "empirical-fisher-trace", "hessian-top:k=2@every=3", "gradient-noise@every=4", "nc1@every=5", "weights@steps=0,5", "sgn:batches=10,coordinates=20,projections=5@every=5", "ntk:examples=4@steps=3,9", "examples" }.Select(ProbeSpec.Parse),
                 data.Train, 64, options.Seed, _ => { });
             if (withProbes) observers.Add(recorder);
             torch.random.manual_seed(1234);
