@@ -90,14 +90,19 @@ public sealed class PerExampleGradients
     public TraceEstimate FisherTrace(int samplesPerInput = 1, long seed = 0)
     {
         if (samplesPerInput < 1) throw new InputException($"fisher trace: samples per input must be >= 1, got {samplesPerInput}");
-        using var sampled = ModelSampling.SampleLabels(_problem, samplesPerInput, seed);
         long n = _problem.Count;
         var values = new double[samplesPerInput][];
-        for (int s = 0; s < samplesPerInput; s++)
+        if (samplesPerInput == 1 && _plan is not null)
+            values[0] = SampledSquaredNorms(seed); // one forward for both the draw and the gradients
+        else
         {
-            using var scope = NewDisposeScope();
-            var column = sampled.select(1, s).contiguous();
-            values[s] = SquaredNorms(b => column.narrow(0, b.Start, b.Count));
+            using var sampled = ModelSampling.SampleLabels(_problem, samplesPerInput, seed);
+            for (int s = 0; s < samplesPerInput; s++)
+            {
+                using var scope = NewDisposeScope();
+                var column = sampled.select(1, s).contiguous();
+                values[s] = SquaredNorms(b => column.narrow(0, b.Start, b.Count));
+            }
         }
         double estimate = values.Sum(v => v.Sum()) / (n * samplesPerInput);
         double stderr;
@@ -165,6 +170,35 @@ public sealed class PerExampleGradients
                 var sq = zeros(b.Count, dtype: _problem.DType);
                 foreach (var r in Backprop(b, LabelsOf(b, labels)))
                     sq.add_(r.Form.Derivatives.PerExampleSquaredNorms(r.Input, r.OutputGradient));
+                Array.Copy(sq.to_type(ScalarType.Float64).data<double>().ToArray(), 0, result, b.Start, b.Count);
+            }
+        }
+        _problem.Cost.CountGradientPass();
+        return result;
+    }
+
+    /// <summary>
+    /// ||grad log p(y~_i|x_i)||^2 with one label per input drawn from softmax(f(x_i)) by the closed
+    /// forms, sampling from the logits of the same forward: the labels, drawn batch by batch from
+    /// one generator seeded by <paramref name="seed"/>, are those of <see cref="ModelSampling.SampleLabels"/>.
+    /// </summary>
+    private double[] SampledSquaredNorms(long seed)
+    {
+        var result = new double[_problem.Count];
+        using var generator = new Generator(unchecked((ulong)seed));
+        using (_problem.BeginPass())
+        {
+            foreach (var b in _problem.Batches())
+            {
+                using var scope = NewDisposeScope();
+                var records = ForwardRecords(b, out var logits);
+                Tensor labels;
+                using (no_grad()) labels = nn.functional.softmax(logits.detach(), 1).multinomial(1, replacement: true, generator: generator).reshape(-1);
+                var losses = nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.None);
+                var grads = Autograd.Grad(losses.sum(), records.Select(r => r.Output).ToList());
+                var sq = zeros(b.Count, dtype: _problem.DType);
+                for (int i = 0; i < records.Count; i++)
+                    sq.add_(records[i].Form.Derivatives.PerExampleSquaredNorms(records[i].Input, grads[i]));
                 Array.Copy(sq.to_type(ScalarType.Float64).data<double>().ToArray(), 0, result, b.Start, b.Count);
             }
         }

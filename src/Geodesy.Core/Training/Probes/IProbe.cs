@@ -35,10 +35,17 @@ public sealed class ProbeContext
     /// <summary>Indices (ascending) of the training examples whose label was flipped (--label-noise, modular corrupt=).</summary>
     public IReadOnlyList<long> Flipped { get; init; } = [];
 
+    /// <summary>The probe-set problem the recorder validated once at the start (model, dtype, label range).</summary>
+    internal CurvatureProblem? Validated { get; init; }
+
     /// <summary>A curvature problem (eval mode) on the probe set or the mini-batch.</summary>
-    public CurvatureProblem Problem(ProbeSet set) => set == ProbeSet.Batch
-        ? CurvatureProblem.FromData(Model, BatchInputs ?? throw new InvalidOperationException("no mini-batch at this step"), BatchLabels!)
-        : CurvatureProblem.FromData(Model, ProbeInputs, ProbeLabels);
+    public CurvatureProblem Problem(ProbeSet set) => Problem(
+        set == ProbeSet.Batch ? BatchInputs ?? throw new InvalidOperationException("no mini-batch at this step") : ProbeInputs,
+        set == ProbeSet.Batch ? BatchLabels! : ProbeLabels);
+
+    /// <summary>A curvature problem (eval mode) on training examples in the model's dtype, without repeating the recorder's checks.</summary>
+    public CurvatureProblem Problem(Tensor inputs, Tensor labels) =>
+        Validated is { } validated ? CurvatureProblem.Checked(validated, inputs, labels) : CurvatureProblem.FromData(Model, inputs, labels);
 
     public ProbeRow Row(string probe, double value, params KeyValuePair<string, object?>[] extras) => new(probe, Step, Epoch, value, extras);
 }

@@ -63,7 +63,7 @@ public sealed class NtkProbe(ProbeSpec spec) : IProbe
     /// <summary>Θ = J Jᵀ on the first n probe examples, J the logit Jacobians flattened to [n·C, P].</summary>
     private static Tensor Kernel(ProbeContext context, long n)
     {
-        var problem = CurvatureProblem.FromData(context.Model, context.ProbeInputs.narrow(0, 0, n), context.ProbeLabels.narrow(0, 0, n));
+        var problem = context.Problem(context.ProbeInputs.narrow(0, 0, n), context.ProbeLabels.narrow(0, 0, n));
         var j = new PerExampleGradients(problem).LogitJacobians();
         var rows = j.reshape(n * j.shape[1], j.shape[2]);
         return rows.mm(rows.t());

@@ -1,3 +1,4 @@
+using Geodesy.Core.Curvature;
 using Geodesy.Core.Data;
 using Geodesy.Core.Models;
 using TorchSharp;
@@ -24,6 +25,7 @@ public sealed class ProbeRecorder : ITrainingObserver, IDisposable
     private readonly Action<ProbeRow> _sink;
     private readonly IReadOnlyList<long> _flipped;
     private Tensor? _probeInputs, _probeLabels, _init;
+    private CurvatureProblem? _validated;
     private int? _epochEnded;
     private double _lastRate = double.NaN;
 
@@ -47,6 +49,12 @@ public sealed class ProbeRecorder : ITrainingObserver, IDisposable
         _probeInputs = _train.Inputs.narrow(0, 0, _examples).to_type(dtype, copy: true).DetachFromDisposeScope();
         _probeLabels = _train.Labels.narrow(0, 0, _examples).clone().DetachFromDisposeScope();
         using (no_grad()) _init = ParameterVector.Flatten(model).clone().DetachFromDisposeScope();
+        // Checked once here (model, dtype, labels of the training set); the probes' problems reuse it.
+        var all = _train.Labels;
+        _validated = CurvatureProblem.FromData((nn.Module<Tensor, Tensor>)model, _probeInputs, _probeLabels);
+        using (var scope = NewDisposeScope())
+            if (all.max().item<long>() >= _validated.NumClasses)
+                throw new InputException($"training labels reach {all.max().item<long>()} but the model has {_validated.NumClasses} outputs");
     }
 
     public void OnMetrics(nn.Module model, MetricsRow row, bool endOfEpoch)
@@ -104,6 +112,7 @@ public sealed class ProbeRecorder : ITrainingObserver, IDisposable
             RunSeed = _seed,
             Train = _train,
             Flipped = _flipped,
+            Validated = _validated,
         };
 
     public void Dispose()
