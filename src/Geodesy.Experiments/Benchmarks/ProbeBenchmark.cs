@@ -35,6 +35,8 @@ public sealed record ProbeBenchResult
     /// <summary>Median over repetitions of (probed / plain) − 1, each pair measured back to back.</summary>
     public double Overhead => BenchMath.Median(PlainSeconds.Zip(ProbedSeconds, (a, b) => b / a - 1).ToArray());
     public long Matvecs => Costs.Sum(c => c.Matvecs);
+    /// <summary>The probes' own seconds (sum of their rows) over the median plain run: a second, less load-sensitive reading of the overhead.</summary>
+    public double ProbeSecondsOverPlain => Costs.Sum(c => c.Seconds) / BenchMath.Median(PlainSeconds);
 
     public void AddTo(JsonObject root)
     {
@@ -46,6 +48,8 @@ public sealed record ProbeBenchResult
         root["plain_seconds_reps"] = new JsonArray(PlainSeconds.Select(s => (JsonNode)Math.Round(s, 4)).ToArray());
         root["probed_seconds_reps"] = new JsonArray(ProbedSeconds.Select(s => (JsonNode)Math.Round(s, 4)).ToArray());
         root["overhead"] = Math.Round(Overhead, 4);
+        root["probe_seconds"] = Math.Round(Costs.Sum(c => c.Seconds), 5);
+        root["probe_seconds_over_plain"] = Math.Round(ProbeSecondsOverPlain, 4);
         var per = new JsonObject();
         foreach (var c in Costs)
             per[c.Probe] = new JsonObject { ["rows"] = c.Rows, ["seconds"] = Math.Round(c.Seconds, 5), ["matvecs"] = c.Matvecs };
@@ -53,7 +57,7 @@ public sealed record ProbeBenchResult
     }
 
     public string Summary() =>
-        $"{Steps} steps: {BenchMath.Median(PlainSeconds):F3} s plain, {BenchMath.Median(ProbedSeconds):F3} s with probes: overhead {Overhead:P1} (" +
+        $"{Steps} steps: {BenchMath.Median(PlainSeconds):F3} s plain, {BenchMath.Median(ProbedSeconds):F3} s with probes: overhead {Overhead:P1}, probes' own seconds {ProbeSecondsOverPlain:P1} of a plain run (" +
         string.Join(", ", Costs.Select(c => $"{c.Probe} {c.Seconds:F3} s / {c.Rows} rows")) + ")";
 }
 
