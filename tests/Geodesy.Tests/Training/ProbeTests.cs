@@ -294,6 +294,10 @@ public class ProbeTests
     [InlineData("hessian-top:k=2,k=3", "given twice")]
     [InlineData("hessian-top:tol=2", "must be a number in (0, 1)")]
     [InlineData("fisher-trace:on=test", "must be both, batch or probe")]
+    [InlineData("sgn:batches=2", "from 3 to 5000")]
+    [InlineData("sgn:level=0.5x", "must be a number in (0, 1)")]
+    [InlineData("ntk:examples=0", "examples=0: must be an integer >= 1")]
+    [InlineData("ipr:k=1", "takes no options")]
     public void BadProbeValuesAreOneLineErrors(string text, string fragment)
     {
         var e = Assert.Throws<InputException>(() => ProbeSpec.Parse(text));

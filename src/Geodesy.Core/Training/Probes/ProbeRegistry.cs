@@ -19,6 +19,10 @@ public static class ProbeRegistry
     private static string? Fraction(string v) =>
         double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double t) && t > 0 && t < 1 ? null : "must be a number in (0, 1)";
 
+    private static string? NoiseSamples(string v) =>
+        int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int k) && k >= Stats.ShapiroWilk.MinN && k <= Stats.ShapiroWilk.MaxN
+            ? null : $"must be an integer from {Stats.ShapiroWilk.MinN} to {Stats.ShapiroWilk.MaxN} (the Shapiro-Wilk range)";
+
     private static string? OnWhich(string v) => v is "both" or "batch" or "probe" ? null : "must be both, batch or probe";
 
     public static IReadOnlyList<ProbeEntry> All { get; } =
@@ -56,7 +60,7 @@ public static class ProbeRegistry
         new("sgn",
             "mini-batch gradient noise xi = g_B - g on the probe set (batches= mini-batches of batch= examples, default the training batch): tail index alpha (Mohammadi estimator, stderr) and the fraction of coordinates= coordinates and projections= random directions whose Shapiro-Wilk test rejects Gaussianity at level=",
             "Simsekli, Sagun & Gurbuzbalaban 2019, A tail-index analysis of stochastic gradient noise in deep neural networks (ICML); Mohammadi, Mohammadpour & Ogata 2015 (Metrika); Panigrahi, Somani, Goyal & Netrapalli 2019, Non-Gaussianity of stochastic gradient noise (arXiv:1910.09626)",
-            new Dictionary<string, Func<string, string?>> { ["batches"] = PositiveInt, ["batch"] = PositiveInt, ["coordinates"] = PositiveInt, ["projections"] = PositiveInt, ["level"] = Fraction },
+            new Dictionary<string, Func<string, string?>> { ["batches"] = NoiseSamples, ["batch"] = PositiveInt, ["coordinates"] = PositiveInt, ["projections"] = PositiveInt, ["level"] = Fraction },
             spec => new SgnProbe(spec)),
         new("ipr",
             "inverse participation ratio sum nu^4 / (sum nu^2)^2 of nu = |rfft| of each hidden neuron's input-embedding weights over the p tokens of each operand, averaged (modular: data)",
