@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Geodesy.Cli.Output;
 using Geodesy.Core;
 using Geodesy.Core.Data;
+using Geodesy.Core.Training.Probes;
 using Geodesy.Experiments.Benchmarks;
 
 namespace Geodesy.Cli.Commands;
@@ -23,6 +24,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(Eigen());
         cmd.Subcommands.Add(Trace());
         cmd.Subcommands.Add(Peer());
+        cmd.Subcommands.Add(Probes());
         return cmd;
     }
 
@@ -282,5 +284,31 @@ public static class BenchCommand
         {
             return null;
         }
+    }
+
+    private static Command Probes()
+    {
+        var cmd = new Command("probes", "What --probe adds to training time: the same run with and without the probes, back to back, repeated; the median paired overhead and each probe's seconds.");
+        var s = new Shared(cmd);
+        var probe = new Option<string[]>("--probe") { Description = "A probe as for geodesy train (repeatable; default: hessian-top@every=100 and fisher-trace:on=batch@every=10)", AllowMultipleArgumentsPerToken = false };
+        var examples = new Option<int>("--probe-examples") { Description = "The probe set: the first N training examples", DefaultValueFactory = _ => ProbeRecorder.DefaultExamples };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs of each run", DefaultValueFactory = _ => 3 };
+        var batch = new Option<int>("--batch") { Description = "Mini-batch size", DefaultValueFactory = _ => 64 };
+        var reps = new Option<int>("--reps") { Description = "Pairs of runs (plain, probed)", DefaultValueFactory = _ => 3 };
+        foreach (var o in new Option[] { probe, examples, epochs, batch, reps }) cmd.Options.Add(o);
+        cmd.SetAction(parse =>
+        {
+            var given = parse.GetValue(probe) ?? [];
+            var options = new ProbeBenchOptions
+            {
+                Probes = given.Length > 0 ? given : ProbeBenchOptions.DefaultProbes,
+                ProbeExamples = parse.GetValue(examples), Epochs = parse.GetValue(epochs), Batch = parse.GetValue(batch),
+                Reps = parse.GetValue(reps), Seed = parse.GetValue(s.Seed),
+            };
+            using var setup = s.Load(parse);
+            var r = ProbeBenchmark.Run(setup, options);
+            return s.Finish(parse, setup, "probes", r.Summary(), r.AddTo, r.Matvecs, 0);
+        });
+        return cmd;
     }
 }

@@ -60,6 +60,14 @@ public sealed class CurvatureProblem
     private readonly IReadOnlyList<(string Name, long Offset, long Length, long[] Shape)> _layout;
 
     public CurvatureProblem(nn.Module<Tensor, Tensor> model, Tensor inputs, Tensor labels, CurvatureOptions? options = null)
+        : this(model, inputs, labels, options, knownClasses: null) { }
+
+    /// <param name="knownClasses">
+    /// Set only by <see cref="Checked"/>: the model and data were validated before (e.g. once per
+    /// training run) and have this many outputs, so the checks (finiteness, one probe forward,
+    /// label range: a dozen small ops each time) are skipped.
+    /// </param>
+    private CurvatureProblem(nn.Module<Tensor, Tensor> model, Tensor inputs, Tensor labels, CurvatureOptions? options, long? knownClasses)
     {
         Model = model;
         Inputs = inputs;
@@ -67,11 +75,11 @@ public sealed class CurvatureProblem
         Options = options ?? new CurvatureOptions();
         _parameters = model.parameters().ToArray();
         _layout = Models.ParameterVector.Layout(model);
-        Validate();
+        if (knownClasses is null) Validate();
         DType = _parameters[0].dtype;
         Dimension = _parameters.Sum(p => p.numel());
-        NumClasses = ProbeNumClasses();
-        CheckLabels();
+        NumClasses = knownClasses ?? ProbeNumClasses();
+        if (knownClasses is null) CheckLabels();
         // Only dropout draws random numbers in train mode; leave the global generator alone otherwise.
         _reseedsDropout = Mode == CurvatureMode.Train && model.modules().Any(m =>
             m is Dropout or Dropout1d or Dropout2d or Dropout3d or AlphaDropout or FeatureAlphaDropout);
@@ -124,6 +132,14 @@ public sealed class CurvatureProblem
         var x = inputs.dtype == ps[0].dtype ? inputs : inputs.to_type(ps[0].dtype);
         return new CurvatureProblem(model, x, labels, options);
     }
+
+    /// <summary>
+    /// A problem on a model and data of the same kind as <paramref name="validated"/> (same model,
+    /// inputs of its dtype and shape, labels in range), without repeating its checks: for probes,
+    /// which build one per measurement on the trainer's own, already checked, data.
+    /// </summary>
+    internal static CurvatureProblem Checked(CurvatureProblem validated, Tensor inputs, Tensor labels) =>
+        new(validated.Model, inputs, labels, validated.Options, validated.NumClasses);
 
     private void Validate()
     {

@@ -90,14 +90,19 @@ public sealed class PerExampleGradients
     public TraceEstimate FisherTrace(int samplesPerInput = 1, long seed = 0)
     {
         if (samplesPerInput < 1) throw new InputException($"fisher trace: samples per input must be >= 1, got {samplesPerInput}");
-        using var sampled = ModelSampling.SampleLabels(_problem, samplesPerInput, seed);
         long n = _problem.Count;
         var values = new double[samplesPerInput][];
-        for (int s = 0; s < samplesPerInput; s++)
+        if (samplesPerInput == 1 && _plan is not null)
+            values[0] = SampledSquaredNorms(seed); // one forward for both the draw and the gradients
+        else
         {
-            using var scope = NewDisposeScope();
-            var column = sampled.select(1, s).contiguous();
-            values[s] = SquaredNorms(b => column.narrow(0, b.Start, b.Count));
+            using var sampled = ModelSampling.SampleLabels(_problem, samplesPerInput, seed);
+            for (int s = 0; s < samplesPerInput; s++)
+            {
+                using var scope = NewDisposeScope();
+                var column = sampled.select(1, s).contiguous();
+                values[s] = SquaredNorms(b => column.narrow(0, b.Start, b.Count));
+            }
         }
         double estimate = values.Sum(v => v.Sum()) / (n * samplesPerInput);
         double stderr;
@@ -172,6 +177,35 @@ public sealed class PerExampleGradients
         return result;
     }
 
+    /// <summary>
+    /// ||grad log p(y~_i|x_i)||^2 with one label per input drawn from softmax(f(x_i)) by the closed
+    /// forms, sampling from the logits of the same forward: the labels, drawn batch by batch from
+    /// one generator seeded by <paramref name="seed"/>, are those of <see cref="ModelSampling.SampleLabels"/>.
+    /// </summary>
+    private double[] SampledSquaredNorms(long seed)
+    {
+        var result = new double[_problem.Count];
+        using var generator = new Generator(unchecked((ulong)seed));
+        using (_problem.BeginPass())
+        {
+            foreach (var b in _problem.Batches())
+            {
+                using var scope = NewDisposeScope();
+                var records = ForwardRecords(b, out var logits);
+                Tensor labels;
+                using (no_grad()) labels = nn.functional.softmax(logits.detach(), 1).multinomial(1, replacement: true, generator: generator).reshape(-1);
+                var losses = nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.None);
+                var grads = Autograd.Grad(losses.sum(), records.Select(r => r.Output).ToList());
+                var sq = zeros(b.Count, dtype: _problem.DType);
+                for (int i = 0; i < records.Count; i++)
+                    sq.add_(records[i].Form.Derivatives.PerExampleSquaredNorms(records[i].Input, grads[i]));
+                Array.Copy(sq.to_type(ScalarType.Float64).data<double>().ToArray(), 0, result, b.Start, b.Count);
+            }
+        }
+        _problem.Cost.CountGradientPass();
+        return result;
+    }
+
     // ---- loop fallback ----
 
     private Tensor LoopChunk(Batch b, Tensor labels)
@@ -222,6 +256,16 @@ public sealed class PerExampleGradients
     /// </summary>
     private List<LayerRecord> Backprop(Batch b, Tensor labels)
     {
+        var records = ForwardRecords(b, out var logits);
+        var losses = nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.None);
+        var grads = Autograd.Grad(losses.sum(), records.Select(r => r.Output).ToList());
+        for (int i = 0; i < records.Count; i++) records[i].OutputGradient = grads[i];
+        return records;
+    }
+
+    /// <summary>One forward through the layers keeping each parameterized layer's input and output.</summary>
+    private List<LayerRecord> ForwardRecords(Batch b, out Tensor logits)
+    {
         var model = (SequentialModel)_problem.Model;
         _problem.PrepareBatch(b);
         _problem.Cost.CountForward(b.Count);
@@ -236,10 +280,51 @@ public sealed class PerExampleGradients
                 records.Add(new LayerRecord(_plan[next++], x.detach(), z));
             x = z;
         }
-        var losses = nn.functional.cross_entropy(x, labels, reduction: nn.Reduction.None);
-        var grads = Autograd.Grad(losses.sum(), records.Select(r => r.Output).ToList());
-        for (int i = 0; i < records.Count; i++) records[i].OutputGradient = grads[i];
+        logits = x;
         return records;
+    }
+
+    /// <summary>
+    /// The Jacobians of the logits, J [N, C, P] with J[i, c] = ∂f_c(x_i)/∂w: with the closed forms,
+    /// one forward per chunk and C backward passes to the layer outputs (row i of the gradient of
+    /// Σᵢ f_c(x_i) is example i's); otherwise one backward per example and logit.
+    /// </summary>
+    public Tensor LogitJacobians(long maxBytes = 1L << 30)
+    {
+        long c = _problem.NumClasses, bytes = _problem.Count * c * _problem.Dimension * (_problem.DType == ScalarType.Float64 ? 8 : 4);
+        if (bytes > maxBytes)
+            throw new InputException($"logit Jacobians: {_problem.Count} x {c} x {_problem.Dimension} needs {bytes} bytes, more than the limit {maxBytes}; use fewer examples");
+        var all = empty(_problem.Count, c, _problem.Dimension, dtype: _problem.DType);
+        using (_problem.BeginPass())
+        {
+            foreach (var b in _problem.Batches())
+            {
+                using var scope = NewDisposeScope();
+                var target = all.narrow(0, b.Start, b.Count);
+                if (_plan is null)
+                {
+                    var logits = _problem.Forward(b);
+                    for (long i = 0; i < b.Count; i++)
+                        for (long k = 0; k < c; k++)
+                        {
+                            using var inner = NewDisposeScope();
+                            bool more = i < b.Count - 1 || k < c - 1;
+                            target[i, k].copy_(ParameterVector.Concat(Autograd.Grad(logits[i, k], _problem.Parameters, retainGraph: more)));
+                        }
+                    continue;
+                }
+                var records = ForwardRecords(b, out var output);
+                for (long k = 0; k < c; k++)
+                {
+                    using var inner = NewDisposeScope();
+                    var grads = Autograd.Grad(output.select(1, k).sum(), records.Select(r => r.Output).ToList(), retainGraph: k < c - 1);
+                    for (int i = 0; i < records.Count; i++) records[i].OutputGradient = grads[i];
+                    target.select(1, k).copy_(ClosedFormChunk(records));
+                }
+            }
+        }
+        _problem.Cost.CountGradientPass();
+        return all;
     }
 
     private Tensor ClosedFormChunk(List<LayerRecord> records)

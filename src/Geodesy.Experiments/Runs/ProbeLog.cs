@@ -12,13 +12,15 @@ namespace Geodesy.Experiments.Runs;
 public sealed class ProbeLog : IDisposable
 {
     private readonly StreamWriter _file;
+    private readonly string _dir;
     private bool _disposed;
 
     private ProbeLog(RunSpec spec, DataSplit data, string dir)
     {
+        _dir = dir;
         _file = new StreamWriter(Path.Combine(dir, RunFiles.Probes), append: false) { AutoFlush = true };
         Recorder = new ProbeRecorder(spec.Probe.Select(ProbeSpec.Parse), data.Train, spec.ProbeExamples, spec.Seed,
-            row => _file.WriteLine(ToJson(row).ToJsonString()));
+            row => _file.WriteLine(ToJson(row).ToJsonString()), data.FlippedIndices);
     }
 
     public ProbeRecorder Recorder { get; }
@@ -41,6 +43,13 @@ public sealed class ProbeLog : IDisposable
         return o;
     }
 
+    private static JsonObject Object(IReadOnlyList<KeyValuePair<string, object?>> pairs)
+    {
+        var o = new JsonObject();
+        foreach (var (key, value) in pairs) o[key] = Node(value);
+        return o;
+    }
+
     private static JsonNode? Number(double x) => Analyses.JsonNumbers.Finite(x);
 
     private static JsonNode? Node(object? value) => value switch
@@ -60,6 +69,11 @@ public sealed class ProbeLog : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        // Tables (e.g. examples.jsonl) are complete only now; the run folder is published whole afterwards.
+        foreach (var table in Recorder.Tables())
+            using (var writer = new StreamWriter(Path.Combine(_dir, table.Table + ".jsonl")))
+                foreach (var row in table.TableRows())
+                    writer.WriteLine(Object(row).ToJsonString());
         Recorder.Dispose();
         _file.Dispose();
     }

@@ -177,4 +177,26 @@ public class BenchCommandTests
         AssertUsageError(RunCli("bench", "grad-hvp", "--data", Mixture, "--arch", "mlp:5-8-3"), "mlp:5-8-3");
         AssertUsageError(RunCli("bench", "--arch", Arch), "required command");
     }
+
+    [Fact]
+    public void ProbesWritesPairedTimesOverheadAndPerProbeCosts()
+    {
+        using var tmp = new TempDir();
+        var json = RunJson(tmp, "bench", "probes", "--data", Mixture, "--arch", Arch, "--epochs", "1", "--batch", "16",
+            "--probe", "hessian-top@every=3", "--probe", "fisher-trace:on=batch@every=2", "--probe-examples", "40", "--reps", "2");
+        Assert.Equal(2, json["plain_seconds_reps"]!.AsArray().Count);
+        Assert.Equal(2, json["probed_seconds_reps"]!.AsArray().Count);
+        PositiveFinite(json, "plain_seconds");
+        PositiveFinite(json, "probed_seconds");
+        PositiveFinite(json, "probe_seconds");
+        Assert.True(double.IsFinite((double)json["overhead"]!));
+        Assert.Equal(8, (long)json["steps"]!); // 120 examples in a 0.8 train split / 16
+        var per = json["per_probe"]!.AsObject();
+        Assert.Equal(3, (long)per["hessian-top"]!["rows"]!); // steps 0, 3, 6 (not 8: no final multiple)
+        Assert.True((long)per["hessian-top"]!["matvecs"]! > 0);
+        Assert.Equal(4, (long)per["fisher-trace"]!["rows"]!); // steps 0, 2, 4, 6 on the batch; 8 has none
+        Assert.True((long)json["cost"]!["matvecs"]! > 0);
+        AssertUsageError(RunCli("bench", "probes", "--data", Mixture, "--arch", Arch, "--reps", "0"), "--reps");
+        AssertUsageError(RunCli("bench", "probes", "--data", Mixture, "--arch", Arch, "--probe", "bogus"), "unknown probe 'bogus'");
+    }
 }

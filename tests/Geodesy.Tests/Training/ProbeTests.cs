@@ -294,6 +294,10 @@ public class ProbeTests
     [InlineData("hessian-top:k=2,k=3", "given twice")]
     [InlineData("hessian-top:tol=2", "must be a number in (0, 1)")]
     [InlineData("fisher-trace:on=test", "must be both, batch or probe")]
+    [InlineData("sgn:batches=2", "from 3 to 5000")]
+    [InlineData("sgn:level=0.5x", "must be a number in (0, 1)")]
+    [InlineData("ntk:examples=0", "examples=0: must be an integer >= 1")]
+    [InlineData("ipr:k=1", "takes no options")]
     public void BadProbeValuesAreOneLineErrors(string text, string fragment)
     {
         var e = Assert.Throws<InputException>(() => ProbeSpec.Parse(text));
@@ -382,7 +386,7 @@ public class ProbeTrainingInvarianceTests
             var log = new List<double>();
             var observers = new List<ITrainingObserver> { new LossLog(log) };
             using var recorder = new ProbeRecorder(
-                new[] { "fisher-trace@every=2", "empirical-fisher-trace", "hessian-top:k=2@every=3", "gradient-noise@every=4", "nc1@every=5", "weights@steps=0,5" }.Select(ProbeSpec.Parse),
+                new[] { "fisher-trace@every=2", "empirical-fisher-trace", "hessian-top:k=2@every=3", "gradient-noise@every=4", "nc1@every=5", "weights@steps=0,5", "sgn:batches=10,coordinates=20,projections=5@every=5", "ntk:examples=4@steps=3,9", "examples" }.Select(ProbeSpec.Parse),
                 data.Train, 64, options.Seed, _ => { });
             if (withProbes) observers.Add(recorder);
             torch.random.manual_seed(1234);

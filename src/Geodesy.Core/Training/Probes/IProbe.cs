@@ -30,11 +30,22 @@ public sealed class ProbeContext
     public required Tensor InitialWeights { get; init; }
     /// <summary>The run's seed; probes derive their own streams from it (<see cref="ProbeSeeds"/>).</summary>
     public required long RunSeed { get; init; }
+    /// <summary>The whole training set (float32 inputs, the training labels, noisy ones included).</summary>
+    public Data.Dataset? Train { get; init; }
+    /// <summary>Indices (ascending) of the training examples whose label was flipped (--label-noise, modular corrupt=).</summary>
+    public IReadOnlyList<long> Flipped { get; init; } = [];
+
+    /// <summary>The probe-set problem the recorder validated once at the start (model, dtype, label range).</summary>
+    internal CurvatureProblem? Validated { get; init; }
 
     /// <summary>A curvature problem (eval mode) on the probe set or the mini-batch.</summary>
-    public CurvatureProblem Problem(ProbeSet set) => set == ProbeSet.Batch
-        ? CurvatureProblem.FromData(Model, BatchInputs ?? throw new InvalidOperationException("no mini-batch at this step"), BatchLabels!)
-        : CurvatureProblem.FromData(Model, ProbeInputs, ProbeLabels);
+    public CurvatureProblem Problem(ProbeSet set) => Problem(
+        set == ProbeSet.Batch ? BatchInputs ?? throw new InvalidOperationException("no mini-batch at this step") : ProbeInputs,
+        set == ProbeSet.Batch ? BatchLabels! : ProbeLabels);
+
+    /// <summary>A curvature problem (eval mode) on training examples in the model's dtype, without repeating the recorder's checks.</summary>
+    public CurvatureProblem Problem(Tensor inputs, Tensor labels) =>
+        Validated is { } validated ? CurvatureProblem.Checked(validated, inputs, labels) : CurvatureProblem.FromData(Model, inputs, labels);
 
     public ProbeRow Row(string probe, double value, params KeyValuePair<string, object?>[] extras) => new(probe, Step, Epoch, value, extras);
 }
@@ -49,7 +60,18 @@ public interface IProbe : IDisposable
     /// <summary>Before training: refuse a model the probe cannot measure (InputException), so no run fails half-way.</summary>
     void Check(nn.Module model) { }
     IEnumerable<ProbeRow> Measure(ProbeContext context);
+    /// <summary>Once when training stops (after the final measurement, whether or not it was due): rows only known at the end.</summary>
+    IEnumerable<ProbeRow> Finish(ProbeContext context) => [];
     void IDisposable.Dispose() { }
+}
+
+/// <summary>A probe that also leaves a table, written to DIR/<see cref="Table"/>.jsonl when training stops.</summary>
+public interface IProbeTable
+{
+    /// <summary>The file name without .jsonl, e.g. "examples".</summary>
+    string Table { get; }
+    /// <summary>One object per line (keys and values as in <see cref="ProbeRow.Extras"/>).</summary>
+    IEnumerable<IReadOnlyList<KeyValuePair<string, object?>>> TableRows();
 }
 
 /// <summary>Seeds of the probes' random draws, from the run seed, the probe and the step, so that reruns repeat them exactly.</summary>

@@ -1,3 +1,4 @@
+using Geodesy.Core.Curvature;
 using Geodesy.Core.Data;
 using Geodesy.Core.Models;
 using TorchSharp;
@@ -22,13 +23,17 @@ public sealed class ProbeRecorder : ITrainingObserver, IDisposable
     private readonly int _examples;
     private readonly long _seed;
     private readonly Action<ProbeRow> _sink;
+    private readonly IReadOnlyList<long> _flipped;
     private Tensor? _probeInputs, _probeLabels, _init;
+    private CurvatureProblem? _validated;
     private int? _epochEnded;
     private double _lastRate = double.NaN;
 
     /// <param name="examples">The probe set: the first this-many training examples (all if fewer).</param>
-    public ProbeRecorder(IEnumerable<ProbeSpec> specs, Dataset train, int examples, long runSeed, Action<ProbeRow> sink)
+    /// <param name="flipped">Indices of the training examples with a flipped label (<see cref="DataSplit.FlippedIndices"/>).</param>
+    public ProbeRecorder(IEnumerable<ProbeSpec> specs, Dataset train, int examples, long runSeed, Action<ProbeRow> sink, IReadOnlyList<long>? flipped = null)
     {
+        _flipped = flipped ?? [];
         if (examples < 1) throw new InputException($"--probe-examples must be at least 1 (got {examples})");
         _probes = specs.Select(s => (s, ProbeRegistry.Find(s.Name)!.Create(s))).ToList();
         _train = train;
@@ -44,6 +49,12 @@ public sealed class ProbeRecorder : ITrainingObserver, IDisposable
         _probeInputs = _train.Inputs.narrow(0, 0, _examples).to_type(dtype, copy: true).DetachFromDisposeScope();
         _probeLabels = _train.Labels.narrow(0, 0, _examples).clone().DetachFromDisposeScope();
         using (no_grad()) _init = ParameterVector.Flatten(model).clone().DetachFromDisposeScope();
+        // Checked once here (model, dtype, labels of the training set); the probes' problems reuse it.
+        var all = _train.Labels;
+        _validated = CurvatureProblem.FromData((nn.Module<Tensor, Tensor>)model, _probeInputs, _probeLabels);
+        using (var scope = NewDisposeScope())
+            if (all.max().item<long>() >= _validated.NumClasses)
+                throw new InputException($"training labels reach {all.max().item<long>()} but the model has {_validated.NumClasses} outputs");
     }
 
     public void OnMetrics(nn.Module model, MetricsRow row, bool endOfEpoch)
@@ -59,9 +70,18 @@ public sealed class ProbeRecorder : ITrainingObserver, IDisposable
 
     public void OnFinish(nn.Module model, TrainingResult result)
     {
-        if (result.Status == RunStatus.Diverged) return; // non-finite weights: nothing meaningful to record
-        Measure(model, result.Steps, result.Epochs, _lastRate, null, null);
+        // Non-finite weights: nothing meaningful to measure, but rows kept for the end still go out.
+        if (result.Status != RunStatus.Diverged) Measure(model, result.Steps, result.Epochs, _lastRate, null, null);
+        var context = Context(model, result.Steps, result.Epochs, _lastRate, null, null);
+        foreach (var (_, probe) in _probes)
+        {
+            using var scope = NewDisposeScope();
+            foreach (var row in probe.Finish(context)) _sink(row);
+        }
     }
+
+    /// <summary>The tables of the probes that keep one (<see cref="IProbeTable"/>), to write when training stops.</summary>
+    public IEnumerable<IProbeTable> Tables() => _probes.Select(p => p.Probe).OfType<IProbeTable>();
 
     private void Measure(nn.Module model, long step, int completedEpochs, double rate, Tensor? inputs, Tensor? labels)
     {
@@ -69,7 +89,16 @@ public sealed class ProbeRecorder : ITrainingObserver, IDisposable
         _epochEnded = null;
         var due = _probes.Where(p => p.Spec.Schedule.IsDue(step, ended)).ToList();
         if (due.Count == 0) return;
-        var context = new ProbeContext
+        var context = Context(model, step, completedEpochs, rate, inputs, labels);
+        foreach (var (_, probe) in due)
+        {
+            using var scope = NewDisposeScope();
+            foreach (var row in probe.Measure(context)) _sink(row);
+        }
+    }
+
+    private ProbeContext Context(nn.Module model, long step, int completedEpochs, double rate, Tensor? inputs, Tensor? labels) =>
+        new()
         {
             Model = (nn.Module<Tensor, Tensor>)model,
             Step = step,
@@ -81,13 +110,10 @@ public sealed class ProbeRecorder : ITrainingObserver, IDisposable
             BatchLabels = labels,
             InitialWeights = _init!,
             RunSeed = _seed,
+            Train = _train,
+            Flipped = _flipped,
+            Validated = _validated,
         };
-        foreach (var (_, probe) in due)
-        {
-            using var scope = NewDisposeScope();
-            foreach (var row in probe.Measure(context)) _sink(row);
-        }
-    }
 
     public void Dispose()
     {

@@ -19,6 +19,10 @@ public static class ProbeRegistry
     private static string? Fraction(string v) =>
         double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double t) && t > 0 && t < 1 ? null : "must be a number in (0, 1)";
 
+    private static string? NoiseSamples(string v) =>
+        int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int k) && k >= Stats.ShapiroWilk.MinN && k <= Stats.ShapiroWilk.MaxN
+            ? null : $"must be an integer from {Stats.ShapiroWilk.MinN} to {Stats.ShapiroWilk.MaxN} (the Shapiro-Wilk range)";
+
     private static string? OnWhich(string v) => v is "both" or "batch" or "probe" ? null : "must be both, batch or probe";
 
     public static IReadOnlyList<ProbeEntry> All { get; } =
@@ -53,6 +57,26 @@ public static class ProbeRegistry
             "Nagarajan & Kolter 2019 (distance from initialization); Jiang et al. 2020, Fantastic generalization measures (ICLR)",
             NoOptions,
             _ => new WeightsProbe()),
+        new("sgn",
+            "mini-batch gradient noise xi = g_B - g on the probe set (batches= mini-batches of batch= examples, default the training batch): tail index alpha (Mohammadi estimator, stderr) and the fraction of coordinates= coordinates and projections= random directions whose Shapiro-Wilk test rejects Gaussianity at level=",
+            "Simsekli, Sagun & Gurbuzbalaban 2019, A tail-index analysis of stochastic gradient noise in deep neural networks (ICML); Mohammadi, Mohammadpour & Ogata 2015 (Metrika); Panigrahi, Somani, Goyal & Netrapalli 2019, Non-Gaussianity of stochastic gradient noise (arXiv:1910.09626)",
+            new Dictionary<string, Func<string, string?>> { ["batches"] = NoiseSamples, ["batch"] = PositiveInt, ["coordinates"] = PositiveInt, ["projections"] = PositiveInt, ["level"] = Fraction },
+            spec => new SgnProbe(spec)),
+        new("ipr",
+            "inverse participation ratio sum nu^4 / (sum nu^2)^2 of nu = |rfft| of each hidden neuron's input-embedding weights over the p tokens of each operand, averaged (modular: data)",
+            "Doshi, Das, He & Gromov 2024, To grok or not to grok: disentangling generalization and memorization on corrupted algorithmic datasets (ICLR)",
+            NoOptions,
+            _ => new IprProbe()),
+        new("examples",
+            "fraction of training examples predicted with their training label, for clean vs label-flipped examples, and the fractions already learned (correct from then on); per-example learning times in DIR/examples.jsonl; rows are written when training stops",
+            "Toneva et al. 2019, An empirical study of example forgetting during deep neural network learning (ICLR); Liu et al. 2020, Early-learning regularization prevents memorization of noisy labels (NeurIPS)",
+            NoOptions,
+            _ => new ExamplesProbe()),
+        new("ntk",
+            "empirical NTK Theta = J J^T of the logits on the first examples= probe examples (default 20): trace, top-k eigenvalues (k=, default 5), kernel distance 1 - <K1,K2>_F/(|K1| |K2|) from the init kernel and the previous measurement",
+            "Jacot, Gabriel & Hongler 2018 (NeurIPS); Fort et al. 2020, Deep learning versus kernel learning: an empirical study of loss landscape geometry and the time evolution of the neural tangent kernel (NeurIPS)",
+            new Dictionary<string, Func<string, string?>> { ["examples"] = PositiveInt, ["k"] = PositiveInt },
+            spec => new NtkProbe(spec)),
     ];
 
     public static ProbeEntry? Find(string name) => All.FirstOrDefault(p => p.Name == name);
