@@ -207,6 +207,29 @@ public sealed class GeometryTests
     }
 
     [Fact]
+    public void CriticalityMeasureIsZeroWhenNoModuleMovedAndSkippedWithoutInitWeights()
+    {
+        var (split, model) = Tiny(seed: 4);
+        using var _ = split;
+        using var __ = model;
+        Trainer.Train(model, split, Options(OptimizerKind.Momentum) with { Epochs = 20 });
+        model.eval();
+        Assert.True(Evaluation.Evaluate(model, split.Train).Accuracy >= 0.9);
+        // The "initialization" is the trained model itself: every module has distance 0, so μ = 0.
+        var (_, same) = Tiny(seed: 5);
+        using var ___ = same;
+        using (var w = ParameterVector.Flatten(model)) ParameterVector.Assign(same, w);
+        var measure = Geodesy.Core.Measures.MeasureRegistry.Get("module-criticality");
+        using var withInit = new Geodesy.Core.Measures.MeasureContext { Model = model, InitModel = same, Data = split.Train, ArchSpec = Arch };
+        var value = Geodesy.Core.Measures.MeasureRunner.Compute(withInit, [measure]).Single();
+        Assert.Null(value.SkippedReason);
+        Assert.Equal(0.0, value.Value!.Value);
+        Assert.Equal(0.0, value.Value.Details!["module_0"]);
+        using var without = new Geodesy.Core.Measures.MeasureContext { Model = model, Data = split.Train, ArchSpec = Arch };
+        Assert.NotNull(Geodesy.Core.Measures.MeasureRunner.Compute(without, [measure]).Single().SkippedReason);
+    }
+
+    [Fact]
     public void StiffnessMatchesPerExampleAutogradAndIsOneWithItself()
     {
         var (split, model) = Tiny(seed: 3);
