@@ -97,7 +97,7 @@ public static class GeometryPlots
         var heat = plt.Add.Heatmap(matrix);
         heat.Colormap = new ScottPlot.Colormaps.Balance();
         heat.ManualRange = new ScottPlot.Range(-1, 1);
-        heat.Extent = new CoordinateRect(-0.5, k - 0.5, -0.5, k - 0.5);
+        heat.Rectangle = new CoordinateRect(-0.5, k - 0.5, -0.5, k - 0.5); // the cell edges (Extent would be the cell centres)
         var bar = plt.Add.ColorBar(heat);
         bar.Label = valueLabel;
         for (int a = 0; a < k; a++)
