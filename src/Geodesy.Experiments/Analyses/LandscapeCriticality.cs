@@ -21,7 +21,7 @@ public sealed record CriticalitySettings
 
 /// <summary>Everything `landscape criticality` computed, and its "geodesy.landscape-criticality/1" keys.</summary>
 public sealed record CriticalityResult(LoadedModel Source, CriticalitySettings Settings, double TrainError, IReadOnlyList<ModuleCriticalityResult> Modules,
-    long TrainExamples, long Evaluations, double Seconds)
+    long TrainExamples, long Evaluations, double Seconds) : ILandscapeDocument
 {
     public const string Definition =
         "mu_i = min over the (alpha, sigma) grid of alpha^2 ||theta_i^F - theta_i^0||^2 / sigma^2 subject to the mean train error over the noise draws " +

@@ -6,6 +6,14 @@ using Geodesy.Core.Training;
 
 namespace Geodesy.Experiments.Analyses;
 
+/// <summary>A result of a landscape verb: its JSON keys, its CSV and its plot.</summary>
+public interface ILandscapeDocument
+{
+    void WriteTo(JsonObject root, JsonObject cost, JsonObject provenance);
+    void WriteCsv(string path);
+    void WritePng(string path);
+}
+
 /// <summary>What the landscape-geometry documents (subspace, goldilocks, criticality, stiffness) share: the source keys and the training settings.</summary>
 public static class LandscapeGeometry
 {

@@ -60,7 +60,7 @@ public sealed record GoldilocksPoint(double Radius, double TrainLoss, double Tra
 
 /// <summary>Everything `landscape goldilocks` computed, and its "geodesy.landscape-goldilocks/1" keys.</summary>
 public sealed record GoldilocksResult(LoadedModel Source, GoldilocksSettings Settings, double InitRadius, IReadOnlyList<GoldilocksPoint> Points,
-    long TrainExamples, long TestExamples, long Matvecs, long Gradients, double Seconds)
+    long TrainExamples, long TestExamples, long Matvecs, long Gradients, double Seconds) : ILandscapeDocument
 {
     public Cost Cost => Cost.Of(Matvecs, Gradients, Seconds);
 

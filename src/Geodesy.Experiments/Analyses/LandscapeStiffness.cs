@@ -31,7 +31,7 @@ public sealed record StiffnessSettings
 }
 
 /// <summary>Everything `landscape stiffness` computed, and its "geodesy.landscape-stiffness/1" keys.</summary>
-public sealed record StiffnessAnalysisResult(LoadedModel Source, StiffnessSettings Settings, StiffnessTable Table, string GradientMethod, long Gradients, double Seconds)
+public sealed record StiffnessAnalysisResult(LoadedModel Source, StiffnessSettings Settings, StiffnessTable Table, string GradientMethod, long Gradients, double Seconds) : ILandscapeDocument
 {
     public const string Definition =
         "cosine stiffness = cos(g_i, g_j), sign stiffness = sign(g_i . g_j), g_i the gradient of example i's cross-entropy (Fort et al. 2019); " +

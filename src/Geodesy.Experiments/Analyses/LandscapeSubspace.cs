@@ -43,7 +43,7 @@ public sealed record SubspacePoint(long D, string Projection, SubspaceTrainingRe
 
 /// <summary>Everything `landscape subspace` computed, and its "geodesy.landscape-subspace/1" keys.</summary>
 public sealed record SubspaceResult(LoadedModel Source, SubspaceSettings Settings, TrainingResult Baseline, IReadOnlyList<SubspacePoint> Points,
-    long TrainExamples, long TestExamples, double Seconds)
+    long TrainExamples, long TestExamples, double Seconds) : ILandscapeDocument
 {
     public const string Definition =
         "d_int90 = the smallest d of the list whose test accuracy is at least 0.9 x the test accuracy of the full model " +

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Geodesy.Cli.Output;
 using Geodesy.Core.Landscape;
 using Geodesy.Experiments.Analyses;
 
@@ -42,12 +41,8 @@ public static class CriticalityCommand
             };
             settings.Options.Validate();
             shared.CheckOutputs(parse);
-            var log = shared.Log(parse);
-            var report = new JsonReport("landscape-criticality", parse.Tokens.Select(t => t.Value));
-            using var loaded = source.Bind(parse, shared.ScalarType(parse)).Load();
-            var result = CriticalityAnalysis.Run(loaded, settings, line => log.WriteLine(line));
-            shared.Write(parse, log, report, "grid", result.WriteCsv, result.WritePng, result.WriteTo);
-            return GeodesyCli.ExitOk;
+            return GeometryCommands.Execute(shared, parse, "criticality", source.Bind(parse, shared.ScalarType(parse)).Load,
+                (loaded, log) => CriticalityAnalysis.Run(loaded, settings, log), "grid");
         });
         return cmd;
     }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Geodesy.Cli.Output;
 using Geodesy.Core;
 using Geodesy.Core.Training;
 using Geodesy.Experiments.Analyses;
@@ -17,32 +18,58 @@ public static class GeometryCommands
         [SubspaceCommand.Create(), GoldilocksCommand.Create(), CriticalityCommand.Create(), StiffnessCommand.Create()];
 
     /// <summary>
-    /// The model at its initialization: --init-weights FILE, else RUN/init.safetensors with --run, else the
-    /// seeded initialization of --arch (seed --init-seed) for a model made from scratch.
+    /// The tail every geometry verb shares: load the model, run, log, then write the CSV, the plot and
+    /// the document "geodesy.landscape-VERB/1" that were asked for.
     /// </summary>
-    public static ModelSource InitSource(ParseResult parse, Option<string?> run, Option<string> arch, Option<string?> initWeights,
-        Option<string> data, Option<bool> normalize, Option<long> initSeed, TorchSharp.torch.ScalarType dtype)
+    internal static int Execute(LandscapeCommand.Shared shared, ParseResult parse, string verb, Func<LoadedModel> load,
+        Func<LoadedModel, Action<string>, ILandscapeDocument> run, string what, Action<ILandscapeDocument, TextWriter>? extra = null)
+    {
+        var log = shared.Log(parse);
+        var report = new JsonReport("landscape-" + verb, parse.Tokens.Select(t => t.Value));
+        using var loaded = load();
+        var result = run(loaded, line => log.WriteLine(line));
+        extra?.Invoke(result, log);
+        shared.Write(parse, log, report, what, result.WriteCsv, result.WritePng, result.WriteTo);
+        return GeodesyCli.ExitOk;
+    }
+}
+
+/// <summary>
+/// The model at its initialization (subspace, goldilocks): --init-weights FILE, else RUN/init.safetensors
+/// with --run, else the seeded initialization of --arch (seed --init-seed) for a model made from scratch.
+/// </summary>
+internal sealed class InitSourceOptions(string what)
+{
+    public Option<string?> Run { get; } = CommonOptions.Run("arch, data and training settings from DIR/run.json, the initialization from DIR/init.safetensors");
+    public Option<string> Arch { get; } = CommonOptions.Arch(required: false);
+    public Option<string?> InitWeights { get; } = new("--init-weights") { Description = $"The initialization {what} (safetensors); default: RUN/init.safetensors, else the seeded initialization of --arch" };
+    public Option<long> InitSeed { get; } = new("--init-seed") { Description = "Seed of the seeded initialization (without --init-weights or --run)", DefaultValueFactory = _ => 0 };
+    public Option<string> Data { get; } = CommonOptions.Data();
+    public Option<bool> Normalize { get; } = CommonOptions.Normalize();
+    public IEnumerable<Option> All => [Run, Arch, InitWeights, InitSeed, Data, Normalize];
+
+    public ResolvedSource Resolve(ParseResult parse, TorchSharp.torch.ScalarType dtype)
     {
         bool Given(Option o) => parse.GetResult(o) is { Implicit: false };
-        string? runDir = parse.GetValue(run);
-        string? init = parse.GetValue(initWeights);
+        string? runDir = parse.GetValue(Run);
+        string? init = parse.GetValue(InitWeights);
         if (init is null && runDir is not null)
         {
             init = Path.Combine(runDir, RunFiles.InitWeights);
             if (!File.Exists(init)) throw new InputException($"run folder '{runDir}' has no {RunFiles.InitWeights}; give --init-weights FILE");
         }
-        if (init is null && parse.GetValue(arch) is null) throw new InputException("give --arch SPEC (or --run DIR, or --init-weights FILE with --arch)");
+        if (init is null && parse.GetValue(Arch) is null) throw new InputException("give --arch SPEC (or --run DIR, or --init-weights FILE with --arch)");
         return new ModelSource
         {
             Run = runDir,
-            Arch = parse.GetValue(arch),
+            Arch = parse.GetValue(Arch),
             Weights = init,
-            Data = Given(data) ? parse.GetValue(data) : null,
-            Normalize = Given(normalize) ? parse.GetValue(normalize) : null,
+            Data = Given(Data) ? parse.GetValue(Data) : null,
+            Normalize = Given(Normalize) ? parse.GetValue(Normalize) : null,
             AllowSeededInit = true,
-            InitSeed = parse.GetValue(initSeed),
+            InitSeed = parse.GetValue(InitSeed),
             DType = dtype,
-        };
+        }.Resolve();
     }
 }
 

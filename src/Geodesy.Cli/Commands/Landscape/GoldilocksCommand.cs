@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Geodesy.Cli.Output;
 using Geodesy.Experiments.Analyses;
 
 namespace Geodesy.Cli.Commands.Landscape;
@@ -10,12 +9,7 @@ public static class GoldilocksCommand
     public static Command Create()
     {
         var shared = new LandscapeCommand.Shared();
-        var run = CommonOptions.Run("arch, data and training settings from DIR/run.json, the initialization from DIR/init.safetensors");
-        var arch = CommonOptions.Arch(required: false);
-        var initWeights = new Option<string?>("--init-weights") { Description = "The initialization whose ray is scanned (safetensors); default: RUN/init.safetensors, else the seeded initialization of --arch" };
-        var initSeed = new Option<long>("--init-seed") { Description = "Seed of the seeded initialization (without --init-weights or --run)", DefaultValueFactory = _ => 0 };
-        var data = CommonOptions.Data();
-        var normalize = CommonOptions.Normalize();
+        var source = new InitSourceOptions("whose ray is scanned");
         var radii = new Option<string>("--radii") { Description = "Radii ||θ|| to rescale the initialization to, comma-separated (> 0)", Required = true };
         var dim = new Option<int>("--dim") { Description = "Dimension d of each random hyperplane (d Hessian-vector products each)", DefaultValueFactory = _ => 10 };
         var hyperplanes = new Option<int>("--hyperplanes") { Description = "Random hyperplanes per radius (mean and standard error over them)", DefaultValueFactory = _ => 3 };
@@ -26,7 +20,7 @@ public static class GoldilocksCommand
         shared.Examples.Description = "The first N training (and test) examples for the Hessian and the optimization (default 1000)";
 
         var cmd = new Command("goldilocks", "The Goldilocks zone (Fort & Scherlis 2019): positive curvature of random hyperplanes through the initialization rescaled to each radius.");
-        Option[] options = [run, arch, initWeights, initSeed, data, normalize, radii, dim, hyperplanes, optimize, target, seed, .. training.All,
+        Option[] options = [.. source.All, radii, dim, hyperplanes, optimize, target, seed, .. training.All,
             shared.Examples, shared.DType, shared.Threads, shared.Json, shared.Csv, shared.Plot];
         foreach (var option in options) cmd.Options.Add(option);
         cmd.SetAction(parse =>
@@ -35,7 +29,7 @@ public static class GoldilocksCommand
             var radiusList = CommonOptions.ParseList<double>(parse.GetValue(radii), "--radii");
             LandscapeGeometry.NonEmpty(radiusList, "--radii", r => r > 0 && double.IsFinite(r), "a positive radius");
             shared.CheckOutputs(parse);
-            var resolved = GeometryCommands.InitSource(parse, run, arch, initWeights, data, normalize, initSeed, shared.ScalarType(parse)).Resolve();
+            var resolved = source.Resolve(parse, shared.ScalarType(parse));
             var settings = new GoldilocksSettings
             {
                 Radii = radiusList,
@@ -46,13 +40,11 @@ public static class GoldilocksCommand
                 TargetAccuracy = parse.GetValue(target),
                 Seed = parse.GetValue(seed),
             };
-            var log = shared.Log(parse);
-            var report = new JsonReport("landscape-goldilocks", parse.Tokens.Select(t => t.Value));
-            using var loaded = resolved.Load();
-            settings.Validate(loaded.Parameters);
-            var result = GoldilocksAnalysis.Run(loaded, settings, line => log.WriteLine(line));
-            shared.Write(parse, log, report, "radii", result.WriteCsv, result.WritePng, result.WriteTo);
-            return GeodesyCli.ExitOk;
+            return GeometryCommands.Execute(shared, parse, "goldilocks", resolved.Load, (loaded, log) =>
+            {
+                settings.Validate(loaded.Parameters);
+                return GoldilocksAnalysis.Run(loaded, settings, log);
+            }, "radii");
         });
         return cmd;
     }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Geodesy.Cli.Output;
 using Geodesy.Experiments.Analyses;
 
 namespace Geodesy.Cli.Commands.Landscape;
@@ -33,17 +32,13 @@ public static class StiffnessCommand
             settings.Validate();
             shared.CheckOutputs(parse);
             CommonOptions.CheckOutputFolder(parse.GetValue(distancePlot), "--distance-plot");
-            var log = shared.Log(parse);
-            var report = new JsonReport("landscape-stiffness", parse.Tokens.Select(t => t.Value));
-            using var loaded = source.Bind(parse, shared.ScalarType(parse)).Load();
-            var result = StiffnessAnalysis.Run(loaded, settings, line => log.WriteLine(line));
-            if (parse.GetValue(distancePlot) is { } path)
-            {
-                result.WriteDistancePng(path);
-                log.WriteLine($"distance plot written to {path}");
-            }
-            shared.Write(parse, log, report, "classes and distance bins", result.WriteCsv, result.WritePng, result.WriteTo);
-            return GeodesyCli.ExitOk;
+            return GeometryCommands.Execute(shared, parse, "stiffness", source.Bind(parse, shared.ScalarType(parse)).Load,
+                (loaded, log) => StiffnessAnalysis.Run(loaded, settings, log), "classes and distance bins", (result, log) =>
+                {
+                    if (parse.GetValue(distancePlot) is not { } path) return;
+                    ((StiffnessAnalysisResult)result).WriteDistancePng(path);
+                    log.WriteLine($"distance plot written to {path}");
+                });
         });
         return cmd;
     }

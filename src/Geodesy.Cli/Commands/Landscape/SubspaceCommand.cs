@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Geodesy.Cli.Output;
 using Geodesy.Core;
 using Geodesy.Core.Landscape;
 using Geodesy.Experiments.Analyses;
@@ -12,12 +11,7 @@ public static class SubspaceCommand
     public static Command Create()
     {
         var shared = new LandscapeCommand.Shared();
-        var run = CommonOptions.Run("arch, data and training settings from DIR/run.json, the initialization from DIR/init.safetensors");
-        var arch = CommonOptions.Arch(required: false);
-        var initWeights = new Option<string?>("--init-weights") { Description = "The initialization θ0 (safetensors); default: RUN/init.safetensors, else the seeded initialization of --arch" };
-        var initSeed = new Option<long>("--init-seed") { Description = "Seed of the seeded initialization (without --init-weights or --run)", DefaultValueFactory = _ => 0 };
-        var data = CommonOptions.Data();
-        var normalize = CommonOptions.Normalize();
+        var source = new InitSourceOptions("θ0");
         var dims = new Option<string>("--dims") { Description = "Subspace dimensions d, comma-separated (1 <= d <= the number of parameters)", Required = true };
         var projection = new Option<string>("--projection") { Description = "auto (dense while D x d fits in --max-dense-mb, else Fastfood), dense or fastfood", DefaultValueFactory = _ => "auto" };
         projection.AcceptOnlyFromAmong("auto", "dense", "fastfood");
@@ -26,7 +20,7 @@ public static class SubspaceCommand
         var training = new TrainingOptionSet("the full and the subspace trainings", "adam", 0.001, 5);
 
         var cmd = new Command("subspace", "Intrinsic dimension (Li et al. 2018): accuracy of training restricted to random subspaces θ0 + P z of dimension d, and d_int90.");
-        Option[] options = [run, arch, initWeights, initSeed, data, normalize, dims, projection, maxDense, seed, .. training.All,
+        Option[] options = [.. source.All, dims, projection, maxDense, seed, .. training.All,
             shared.Examples, shared.DType, shared.Threads, shared.Json, shared.Csv, shared.Plot];
         foreach (var option in options) cmd.Options.Add(option);
         cmd.SetAction(parse =>
@@ -35,8 +29,7 @@ public static class SubspaceCommand
             var dimList = CommonOptions.ParseList<long>(parse.GetValue(dims), "--dims");
             LandscapeGeometry.NonEmpty(dimList, "--dims", d => d >= 1, "a positive dimension");
             shared.CheckOutputs(parse);
-            var source = GeometryCommands.InitSource(parse, run, arch, initWeights, data, normalize, initSeed, shared.ScalarType(parse));
-            var resolved = source.Resolve();
+            var resolved = source.Resolve(parse, shared.ScalarType(parse));
             var settings = new SubspaceSettings
             {
                 Dims = dimList,
@@ -46,13 +39,11 @@ public static class SubspaceCommand
                 Seed = parse.GetValue(seed),
                 Examples = parse.GetValue(shared.Examples),
             };
-            var log = shared.Log(parse);
-            var report = new JsonReport("landscape-subspace", parse.Tokens.Select(t => t.Value));
-            using var loaded = resolved.Load();
-            settings.Validate(loaded.Parameters);
-            var result = SubspaceAnalysis.Run(loaded, settings, line => log.WriteLine(line));
-            shared.Write(parse, log, report, "points", result.WriteCsv, result.WritePng, result.WriteTo);
-            return GeodesyCli.ExitOk;
+            return GeometryCommands.Execute(shared, parse, "subspace", resolved.Load, (loaded, log) =>
+            {
+                settings.Validate(loaded.Parameters);
+                return SubspaceAnalysis.Run(loaded, settings, log);
+            }, "points");
         });
         return cmd;
     }
