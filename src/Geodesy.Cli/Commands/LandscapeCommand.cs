@@ -19,11 +19,12 @@ public static class LandscapeCommand
         var cmd = new Command("landscape", "The loss landscape around and between trained models: 1D/2D slices, barriers on the linear path (docs/landscape.md).");
         cmd.Subcommands.Add(Slice());
         cmd.Subcommands.Add(Barrier());
+        foreach (var verb in Landscape.GeometryCommands.Create()) cmd.Subcommands.Add(verb);
         return cmd;
     }
 
     /// <summary>Options both verbs share: the evaluation set, dtype, outputs.</summary>
-    private sealed class Shared
+    internal sealed class Shared
     {
         public Option<int?> Examples { get; } = new("--examples") { Description = "Evaluate on the first N training and the first N test examples (default: all of them)" };
         public Option<string> DType { get; } = Dtype();

@@ -29,5 +29,6 @@ public static class Citations
     public const string HutchPlusPlus = "Yao et al. PyHessian (IEEE BigData 2020) for the Hessian trace; Meyer, Musco, Musco, Woodruff. Hutch++: Optimal Stochastic Trace Estimation. SOSA 2021";
     public const string FisherTrace = "Jastrzebski, Arpit, Astrand, Kerg, Wang, Xiong, Socher, Cho, Geras. Catastrophic Fisher Explosion: Early Phase Fisher Matrix Impacts Generalization. ICML 2021";
     public const string Goldilocks = "Fort, Scherlis. The Goldilocks Zone: Towards Better Understanding of Neural Network Loss Landscapes. AAAI 2019";
+    public const string Chatterji = "Chatterji, Neyshabur, Sedghi. The intriguing role of module criticality in the generalization of deep networks. ICLR 2020, Definition 3.1";
     public const string GradNoise = "Jiang et al. 2020 (Fantastic), grad-noise-final; Liu et al. Understanding Why Neural Networks Generalize Well Through GSNR of Parameters. ICLR 2020";
 }

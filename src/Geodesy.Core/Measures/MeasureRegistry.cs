@@ -29,6 +29,8 @@ public static class MeasureRegistry
         new HessianTopEigenvalueMeasure(), new HessianTraceMeasure(), new FisherTraceMeasure(), new TraceOverFrobeniusMeasure(),
         // flatness of the representation
         new RelativeFlatnessMeasure(),
+        // module criticality (Core/Landscape/ModuleCriticality)
+        new ModuleCriticalityMeasure(),
         // gradient noise and optimisation speed
         new GradNoiseFinalMeasure(), new GradientSnrMeasure(), new StepsToLossMeasure(), new StepsBetweenLossesMeasure(),
         // representation
