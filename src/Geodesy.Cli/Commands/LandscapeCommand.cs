@@ -23,7 +23,7 @@ public static class LandscapeCommand
     }
 
     /// <summary>Options both verbs share: the evaluation set, dtype, outputs.</summary>
-    private sealed class Shared
+    internal sealed class Shared
     {
         public Option<int?> Examples { get; } = new("--examples") { Description = "Evaluate on the first N training and the first N test examples (default: all of them)" };
         public Option<string> DType { get; } = Dtype();
@@ -89,9 +89,10 @@ public static class LandscapeCommand
         var normalization = new Option<string>("--normalization") { Description = "Random directions: filter (per filter, Li et al. 2018; biases and BatchNorm zeroed), layer (per tensor; same zeroing) or none", DefaultValueFactory = _ => "filter" };
         normalization.AcceptOnlyFromAmong("filter", "layer", "none");
         var seed = CommonOptions.Seed();
+        var batchNorm = new Landscape.BatchNormResetOptions();
 
         var cmd = new Command("slice", "Train/test loss and accuracy on a 1D or 2D slice θ + α·d (+ β·d2) around a trained model.");
-        Option[] options = [.. source.All, grid, grid2, direction, direction2, normalization, seed, .. shared.All];
+        Option[] options = [.. source.All, grid, grid2, direction, direction2, normalization, seed, .. batchNorm.All, .. shared.All];
         foreach (var option in options) cmd.Options.Add(option);
         cmd.SetAction(parse =>
         {
@@ -107,6 +108,7 @@ public static class LandscapeCommand
                 Examples = parse.GetValue(shared.Examples),
                 Seed = parse.GetValue(seed),
                 StreamBatch = shared.StreamBatch.Read(parse).Value,
+                BatchNorm = batchNorm.Read(parse),
             };
             settings.Validate();
             shared.CheckOutputs(parse);
@@ -129,13 +131,14 @@ public static class LandscapeCommand
         var arch = CommonOptions.Arch(required: false);
         var data = CommonOptions.Data();
         var normalize = CommonOptions.Normalize();
-        var align = new Option<string>("--align") { Description = "none, or weights: permute B's hidden units to match A first (weight matching of Ainsworth et al. 2023; MLPs)", DefaultValueFactory = _ => "none" };
+        var align = new Option<string>("--align") { Description = "none, or weights: permute B's hidden units and channels to match A first (weight matching of Ainsworth et al. 2023; MLPs and CNNs)", DefaultValueFactory = _ => "none" };
         align.AcceptOnlyFromAmong("none", "weights");
         var seed = new Option<long>("--seed") { Description = "Seed of the layer order of --align weights", DefaultValueFactory = _ => 0 };
         var points = new Option<int>("--points") { Description = "Points on the path, t = 0, 1/(N-1), ..., 1 (N >= 2)", DefaultValueFactory = _ => 21 };
+        var batchNorm = new Landscape.BatchNormResetOptions();
 
         var cmd = new Command("barrier", "Loss and error on the linear path between two models, and the loss and error barriers (linear mode connectivity).");
-        Option[] options = [a, b, run, arch, data, normalize, points, align, seed, .. shared.All];
+        Option[] options = [a, b, run, arch, data, normalize, points, align, seed, .. batchNorm.All, .. shared.All];
         foreach (var option in options) cmd.Options.Add(option);
         cmd.SetAction(parse =>
         {
@@ -148,6 +151,7 @@ public static class LandscapeCommand
                 StreamBatch = shared.StreamBatch.Read(parse).Value,
                 AlignWeights = parse.GetValue(align) == "weights",
                 Seed = parse.GetValue(seed),
+                BatchNorm = batchNorm.Read(parse),
             };
             settings.Validate();
             string? weightsA = parse.GetValue(a);
