@@ -19,6 +19,7 @@ public static class LandscapeCommand
         var cmd = new Command("landscape", "The loss landscape around and between trained models: 1D/2D slices, barriers on the linear path (docs/landscape.md).");
         cmd.Subcommands.Add(Slice());
         cmd.Subcommands.Add(Barrier());
+        cmd.Subcommands.Add(Landscape.InstabilityCommand.Create());
         return cmd;
     }
 
