@@ -20,6 +20,7 @@ public static class LandscapeCommand
         cmd.Subcommands.Add(Slice());
         cmd.Subcommands.Add(Barrier());
         cmd.Subcommands.Add(Landscape.InstabilityCommand.Create());
+        cmd.Subcommands.Add(Landscape.ConnectCommand.Create());
         return cmd;
     }
 
