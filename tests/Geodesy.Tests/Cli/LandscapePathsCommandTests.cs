@@ -137,4 +137,77 @@ public sealed class LandscapePathsCommandTests : IDisposable
         AssertUsageError(beyond, "has only");
         Assert.False(File.Exists(_dir["bad.json"]));
     }
+    /// <summary>Two seeded softmax regressions (mlp:6-3, a convex loss in the weights) and one model of another architecture.</summary>
+    private (string A, string B, string Other) ConvexPair()
+    {
+        using var split = DataSpecs.Load(Mixture);
+        foreach (var (arch, seed, name) in new[] { ("mlp:6-3", 1L, "ca"), ("mlp:6-3", 2L, "cb"), ("mlp:6-4-3", 3L, "other") })
+        {
+            using var model = ModelZoo.Create(arch, split.Train.InputShape, split.Train.NumClasses, seed);
+            SafeTensors.SaveModel(model, _dir[name + ".safetensors"]);
+        }
+        return (_dir["ca.safetensors"], _dir["cb.safetensors"], _dir["other.safetensors"]);
+    }
+
+    /// <summary>
+    /// On a convex loss the linear path has no barrier (convexity), and the trained Bezier curve
+    /// (which starts as that straight line) has none either, with a mean loss no higher than the line's.
+    /// </summary>
+    [Fact]
+    public void ABezierCurveBetweenTwoPointsOfAConvexProblemHasNoBarrier()
+    {
+        var (a, b, _) = ConvexPair();
+        var r = RunCli("landscape", "connect", "--arch", "mlp:6-3", "--data", Mixture, "--a", a, "--b", b, "--epochs", "3", "--lr", "0.05",
+            "--points", "11", "--dtype", "float64", "--json", _dir["c.json"], "--csv", _dir["c.csv"], "--plot", _dir["c.png"], "--threads", "1");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var doc = Read(_dir["c.json"]);
+        Assert.Equal("geodesy.landscape-connect/1", (string?)doc["schema"]);
+        Assert.Equal("bezier", (string?)doc["curve"]);
+        Assert.Equal(0.0, (double)doc["linear_loss_barrier"]!, 12);
+        Assert.Equal(0.0, (double)doc["barriers"]!["curve"]!["train"]!["loss_barrier"]!, 12);
+        Assert.Equal(0.0, (double)doc["loss_barrier"]!, 12);
+        double Mean(string key) => doc[key]!.AsArray().Average(p => (double)p!["train_loss"]!);
+        Assert.True(Mean("path") <= Mean("linear_path"), $"curve {Mean("path")} vs line {Mean("linear_path")}");
+        Assert.True((double)doc["bend_distance_from_midpoint"]! > 0);
+        Assert.Equal(11, doc["path"]!.AsArray().Count);
+        Assert.Equal(12, File.ReadAllLines(_dir["c.csv"]).Length);
+        Assert.True(File.Exists(_dir["c.png"]));
+    }
+
+    [Fact]
+    public void ASimplexReportsPointsInsideWithAndWithoutTheTrainedVertex()
+    {
+        var (a, b, _) = ConvexPair();
+        var r = RunCli("landscape", "connect", "--arch", "mlp:6-3", "--data", Mixture, "--simplex", $"{a},{b}", "--epochs", "2", "--samples", "8",
+            "--json", _dir["s.json"], "--csv", _dir["s.csv"], "--plot", _dir["s.png"], "--threads", "1");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var doc = Read(_dir["s.json"]);
+        Assert.Equal("simplex", (string?)doc["kind"]);
+        Assert.Equal(8, doc["samples"]!.AsArray().Count);
+        foreach (var p in doc["samples"]!.AsArray())
+        {
+            var c = p!["coordinates"]!.AsArray().Select(x => (double)x!).ToArray();
+            Assert.Equal(3, c.Length);
+            Assert.All(c, x => Assert.InRange(x, 0, 1));
+            Assert.Equal(1.0, c.Sum(), 12);
+        }
+        Assert.Equal(3, doc["vertex_values"]!.AsArray().Count);
+        Assert.Equal(17, File.ReadAllLines(_dir["s.csv"]).Length);
+        Assert.True(File.Exists(_dir["s.png"]));
+    }
+
+    [Fact]
+    public void ConnectRefusesBadInputWithOneLineAndNoOutput()
+    {
+        var (a, b, other) = ConvexPair();
+        string[] common = ["landscape", "connect", "--arch", "mlp:6-3", "--data", Mixture, "--json", _dir["bad.json"], "--plot", _dir["bad.png"]];
+        AssertUsageError(RunCli([.. common, "--a", a, "--b", other]), "does not fit --arch");
+        AssertUsageError(RunCli([.. common, "--a", a, "--b", _dir["missing.safetensors"]]), "does not exist");
+        AssertUsageError(RunCli([.. common, "--a", a, "--b", b, "--simplex", $"{a},{b}"]), "either --b");
+        AssertUsageError(RunCli([.. common, "--simplex", a]), "at least two");
+        AssertUsageError(RunCli([.. common, "--a", a, "--b", b, "--points", "0"]), "--points");
+        AssertUsageError(RunCli([.. common, "--a", a, "--b", b, "--epochs", "0"]), "--epochs");
+        Assert.False(File.Exists(_dir["bad.json"]));
+        Assert.False(File.Exists(_dir["bad.png"]));
+    }
 }
