@@ -23,6 +23,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(Eigen());
         cmd.Subcommands.Add(Trace());
         cmd.Subcommands.Add(Peer());
+        cmd.Subcommands.Add(Slice());
         return cmd;
     }
 
@@ -282,5 +283,30 @@ public static class BenchCommand
         {
             return null;
         }
+    }
+
+    private static Command Slice()
+    {
+        var cmd = new Command("slice", "Time of a 2D N x N landscape slice (train and test loss and accuracy at every point) against N² bare forward passes over the same digits.");
+        var s = new Shared(cmd);
+        var defaults = new SliceBenchOptions();
+        var examples = new Option<int>("--examples") { Description = "Digits per point: the first half of them from the training set, the rest from the test set", DefaultValueFactory = _ => defaults.Examples };
+        var grid = new Option<int>("--grid") { Description = "Points per direction (N x N)", DefaultValueFactory = _ => defaults.Grid };
+        var reps = new Option<int>("--reps") { Description = "Timed repetitions of each (medians)", DefaultValueFactory = _ => defaults.Reps };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed repetitions first", DefaultValueFactory = _ => defaults.Warmup };
+        foreach (var o in new Option[] { examples, grid, reps, warmup }) cmd.Options.Add(o);
+        cmd.SetAction(parse =>
+        {
+            var options = new SliceBenchOptions
+            {
+                Examples = parse.GetValue(examples), Grid = parse.GetValue(grid), Reps = parse.GetValue(reps), Warmup = parse.GetValue(warmup), Seed = parse.GetValue(s.Seed),
+            };
+            options.Validate();
+            using var setup = s.Load(parse);
+            s.NoteSeededInit(parse, setup);
+            var r = SliceBenchmark.Run(setup, options);
+            return s.Finish(parse, setup, "slice", r.Summary(), r.AddTo, 0, 0);
+        });
+        return cmd;
     }
 }

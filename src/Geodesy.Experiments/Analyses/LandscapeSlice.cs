@@ -276,19 +276,24 @@ public static class SliceAnalysis
         using var evaluator = new LandscapeEvaluator(model, train, test, settings.StreamBatch, resetData);
         if (resetData is not null) log($"BatchNorm statistics re-estimated at each point from {resetData.Count:N0} training examples");
         var centre = evaluator.At(evaluator.Centre);
-        var points = new List<SlicePoint>();
-        var alphas = settings.Grid.Values;
-        var betas = (settings.Grid2 ?? settings.Grid).Values;
-        foreach (double alpha in alphas)
-        {
-            if (d2 is null) points.Add(new SlicePoint(alpha, null, evaluator.At(alpha, d1)));
-            else
-                foreach (double beta in betas) points.Add(new SlicePoint(alpha, beta, evaluator.At(alpha, d1, beta, d2)));
-        }
+        var points = EvaluateGrid(evaluator, settings.Grid.Values, d1, d2 is null ? null : (settings.Grid2 ?? settings.Grid).Values, d2);
         log($"centre: train loss {LandscapeJson.Num(centre.TrainLoss)} accuracy {LandscapeJson.Num(centre.TrainAccuracy)}, " +
             $"test loss {LandscapeJson.Num(centre.TestLoss)} accuracy {LandscapeJson.Num(centre.TestAccuracy)}; {points.Count} grid points");
         return new SliceResult(loaded, settings, directions, cosine, cosineBefore, centre, points, train.Count, test.Count,
             evaluator.ForwardExamples, clock.Elapsed.TotalSeconds, BatchNormReset.Describe(BatchNormStatistics.Present(model), resetData, "centre"));
+    }
+
+    /// <summary>The values at θ + α·d1 (+ β·d2) for every α (and every β), α outer, β inner.</summary>
+    public static List<SlicePoint> EvaluateGrid(LandscapeEvaluator evaluator, double[] alphas, Tensor d1, double[]? betas, Tensor? d2)
+    {
+        var points = new List<SlicePoint>();
+        foreach (double alpha in alphas)
+        {
+            if (d2 is null || betas is null) points.Add(new SlicePoint(alpha, null, evaluator.At(alpha, d1)));
+            else
+                foreach (double beta in betas) points.Add(new SlicePoint(alpha, beta, evaluator.At(alpha, d1, beta, d2)));
+        }
+        return points;
     }
 
     /// <summary>Lanczos settings of eigen:K directions: relative accuracy and product budget.</summary>
