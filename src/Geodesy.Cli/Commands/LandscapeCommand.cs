@@ -75,6 +75,21 @@ public static class LandscapeCommand
             }
         }
 
+        /// <summary>The model from --run or --arch/--data/--normalize, with the weights given (null: the run's final weights); explicit values win.</summary>
+        public ModelSource Source(ParseResult parse, Option<string?> run, Option<string> arch, Option<string> data, Option<bool> normalize, string? weights)
+        {
+            bool Given(Option o) => parse.GetResult(o) is { Implicit: false };
+            return new ModelSource
+            {
+                Run = parse.GetValue(run),
+                Arch = parse.GetValue(arch),
+                Weights = weights,
+                Data = Given(data) ? parse.GetValue(data) : null,
+                Normalize = Given(normalize) ? parse.GetValue(normalize) : null,
+                DType = ScalarType(parse),
+            };
+        }
+
         /// <summary>The readable summary goes to stderr when the document goes to stdout.</summary>
         public TextWriter Log(ParseResult parse) =>
             parse.GetValue(Json) == "-" ? parse.InvocationConfiguration.Error : parse.InvocationConfiguration.Output;
@@ -161,17 +176,7 @@ public static class LandscapeCommand
             shared.CheckOutputs(parse);
             var log = shared.Log(parse);
             var report = new JsonReport("landscape-barrier", parse.Tokens.Select(t => t.Value));
-            bool Given(Option o) => parse.GetResult(o) is { Implicit: false };
-            var source = new ModelSource
-            {
-                Run = parse.GetValue(run),
-                Arch = parse.GetValue(arch),
-                Weights = weightsA,
-                Data = Given(data) ? parse.GetValue(data) : null,
-                Normalize = Given(normalize) ? parse.GetValue(normalize) : null,
-                DType = shared.ScalarType(parse),
-            };
-            using var loaded = source.Load();
+            using var loaded = shared.Source(parse, run, arch, data, normalize, weightsA).Load();
             var result = BarrierAnalysis.Run(loaded, settings, line => log.WriteLine(line));
             shared.Write(parse, log, report, "path", result.WriteCsv, result.WritePng, result.WriteTo);
             return GeodesyCli.ExitOk;

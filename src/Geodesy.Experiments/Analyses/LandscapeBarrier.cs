@@ -69,7 +69,20 @@ public sealed record BatchNormReset(bool Enabled = false, long? Examples = null)
 }
 
 /// <summary>One point of the path: t and the values at (1 − t)·θ_a + t·θ_b.</summary>
-public sealed record PathPoint(double T, LandscapePoint Value);
+public sealed record PathPoint(double T, LandscapePoint Value)
+{
+    /// <summary>{"t", "train_loss", "train_error", "test_loss", "test_error"}: one entry of a document's path.</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["t"] = T,
+        ["train_loss"] = Finite(Value.TrainLoss),
+        ["train_error"] = Finite(1 - Value.TrainAccuracy),
+        ["test_loss"] = Finite(Value.TestLoss),
+        ["test_error"] = Finite(1 - Value.TestAccuracy),
+    };
+
+    public static JsonArray ToJson(IEnumerable<PathPoint> path) => new(path.Select(p => (JsonNode)p.ToJson()).ToArray());
+}
 
 /// <summary>The barriers of one quantity: against the linear interpolation of the endpoints, and against their mean.</summary>
 public sealed record BarrierValues(double Loss, double Error, double LossOverEndpointMean, double ErrorOverEndpointMean)
@@ -133,17 +146,7 @@ public sealed record BarrierResult(
         root["loss_barrier"] = Finite(Test.Loss);
         root["error_barrier"] = Finite(Test.Error);
         root["barriers"] = new JsonObject { ["train"] = Train.ToJson(), ["test"] = Test.ToJson() };
-        var path = new JsonArray();
-        foreach (var p in Path)
-            path.Add(new JsonObject
-            {
-                ["t"] = p.T,
-                ["train_loss"] = Finite(p.Value.TrainLoss),
-                ["train_error"] = Finite(1 - p.Value.TrainAccuracy),
-                ["test_loss"] = Finite(p.Value.TestLoss),
-                ["test_error"] = Finite(1 - p.Value.TestAccuracy),
-            });
-        root["path"] = path;
+        root["path"] = PathPoint.ToJson(Path);
         Cost.WriteTo(cost);
         cost["forward_examples"] = ForwardExamples;
         provenance["seed"] = Alignment is null ? null : Settings.Seed;

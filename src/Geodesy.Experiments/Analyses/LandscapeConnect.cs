@@ -172,8 +172,8 @@ public sealed record ConnectResult(LoadedModel Source, ConnectSettings Settings,
                 ["curve"] = new JsonObject { ["train"] = curve.Train.ToJson(), ["test"] = curve.Test.ToJson() },
                 ["linear"] = new JsonObject { ["train"] = linear.Train.ToJson(), ["test"] = linear.Test.ToJson() },
             };
-            root["path"] = PathJson(CurvePath!);
-            root["linear_path"] = PathJson(LinearPath!);
+            root["path"] = PathPoint.ToJson(CurvePath!);
+            root["linear_path"] = PathPoint.ToJson(LinearPath!);
         }
         Cost.Of(0, Training.Steps, Seconds).WriteTo(cost);
         cost["forward_examples"] = ForwardExamples;
@@ -187,15 +187,6 @@ public sealed record ConnectResult(LoadedModel Source, ConnectSettings Settings,
     /// <summary>FOLDER/FILE: runs' weights are all called final.safetensors.</summary>
     private static string ShortName(string file) =>
         Path.Combine(Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(file))) ?? "", Path.GetFileName(file));
-
-    private static JsonArray PathJson(IReadOnlyList<PathPoint> path) => new(path.Select(p => (JsonNode)new JsonObject
-    {
-        ["t"] = p.T,
-        ["train_loss"] = Finite(p.Value.TrainLoss),
-        ["train_error"] = Finite(1 - p.Value.TrainAccuracy),
-        ["test_loss"] = Finite(p.Value.TestLoss),
-        ["test_error"] = Finite(1 - p.Value.TestAccuracy),
-    }).ToArray());
 
     private static JsonArray Samples(IReadOnlyList<SimplexPoint> points) => new(points.Select(p =>
     {

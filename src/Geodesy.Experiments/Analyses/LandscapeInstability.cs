@@ -117,14 +117,7 @@ public sealed record InstabilityResult(RunSpec Spec, InstabilitySettings Setting
                     ["train_error"] = Finite(1 - c.Final.TrainAccuracy),
                     ["test_error"] = Finite(1 - c.Final.TestAccuracy),
                 }).ToArray()),
-                ["path"] = new JsonArray(p.Path.Select(q => (JsonNode)new JsonObject
-                {
-                    ["t"] = q.T,
-                    ["train_loss"] = Finite(q.Value.TrainLoss),
-                    ["train_error"] = Finite(1 - q.Value.TrainAccuracy),
-                    ["test_loss"] = Finite(q.Value.TestLoss),
-                    ["test_error"] = Finite(1 - q.Value.TestAccuracy),
-                }).ToArray()),
+                ["path"] = PathPoint.ToJson(p.Path),
             };
             curve.Add(o);
         }

@@ -67,17 +67,7 @@ internal static class ConnectCommand
             shared.CheckOutputs(parse);
             var log = shared.Log(parse);
             var report = new JsonReport("landscape-connect", parse.Tokens.Select(t => t.Value));
-            bool Given(Option o) => parse.GetResult(o) is { Implicit: false };
-            var source = new ModelSource
-            {
-                Run = parse.GetValue(run),
-                Arch = parse.GetValue(arch),
-                Weights = vertices?[0] ?? weightsA,
-                Data = Given(data) ? parse.GetValue(data) : null,
-                Normalize = Given(normalize) ? parse.GetValue(normalize) : null,
-                DType = shared.ScalarType(parse),
-            };
-            using var loaded = source.Load();
+            using var loaded = shared.Source(parse, run, arch, data, normalize, vertices?[0] ?? weightsA).Load();
             var result = ConnectAnalysis.Run(loaded, settings, line => log.WriteLine(line));
             shared.Write(parse, log, report, settings.IsSimplex ? "samples" : "path", result.WriteCsv, result.WritePng, result.WriteTo);
             return GeodesyCli.ExitOk;
