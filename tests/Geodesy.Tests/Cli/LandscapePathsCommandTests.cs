@@ -136,6 +136,9 @@ public sealed class LandscapePathsCommandTests : IDisposable
         var beyond = RunCli("landscape", "instability", "--run", run, "--steps", "1000", "--json", _dir["bad.json"]);
         AssertUsageError(beyond, "has only");
         Assert.False(File.Exists(_dir["bad.json"]));
+        AssertUsageError(RunCli("landscape", "instability", "--run", run, "--steps", "0,-3", "--json", _dir["bad.json"]), "not a step >= 0");
+        AssertUsageError(RunCli("landscape", "instability", "--run", run, "--steps", "0", "--points", "1", "--json", _dir["bad.json"]), "--points");
+        Assert.False(File.Exists(_dir["bad.json"]));
     }
     /// <summary>Two seeded softmax regressions (mlp:6-3, a convex loss in the weights) and one model of another architecture.</summary>
     private (string A, string B, string Other) ConvexPair()
