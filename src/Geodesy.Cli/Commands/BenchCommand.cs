@@ -25,6 +25,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(Trace());
         cmd.Subcommands.Add(Peer());
         cmd.Subcommands.Add(Probes());
+        cmd.Subcommands.Add(Slice());
         return cmd;
     }
 
@@ -308,6 +309,31 @@ public static class BenchCommand
             using var setup = s.Load(parse);
             var r = ProbeBenchmark.Run(setup, options);
             return s.Finish(parse, setup, "probes", r.Summary(), r.AddTo, r.Matvecs, 0);
+        });
+        return cmd;
+    }
+
+    private static Command Slice()
+    {
+        var cmd = new Command("slice", "Time of a 2D N x N landscape slice (train and test loss and accuracy at every point) against N² bare forward passes over the same digits.");
+        var s = new Shared(cmd);
+        var defaults = new SliceBenchOptions();
+        var examples = new Option<int>("--examples") { Description = "Digits per point: the first half of them from the training set, the rest from the test set", DefaultValueFactory = _ => defaults.Examples };
+        var grid = new Option<int>("--grid") { Description = "Points per direction (N x N)", DefaultValueFactory = _ => defaults.Grid };
+        var reps = new Option<int>("--reps") { Description = "Timed repetitions of each (medians)", DefaultValueFactory = _ => defaults.Reps };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed repetitions first", DefaultValueFactory = _ => defaults.Warmup };
+        foreach (var o in new Option[] { examples, grid, reps, warmup }) cmd.Options.Add(o);
+        cmd.SetAction(parse =>
+        {
+            var options = new SliceBenchOptions
+            {
+                Examples = parse.GetValue(examples), Grid = parse.GetValue(grid), Reps = parse.GetValue(reps), Warmup = parse.GetValue(warmup), Seed = parse.GetValue(s.Seed),
+            };
+            options.Validate();
+            using var setup = s.Load(parse);
+            s.NoteSeededInit(parse, setup);
+            var r = SliceBenchmark.Run(setup, options);
+            return s.Finish(parse, setup, "slice", r.Summary(), r.AddTo, 0, 0);
         });
         return cmd;
     }

@@ -20,6 +20,8 @@ public static class LandscapeCommand
         cmd.Subcommands.Add(Slice());
         cmd.Subcommands.Add(Barrier());
         foreach (var verb in Landscape.GeometryCommands.Create()) cmd.Subcommands.Add(verb);
+        cmd.Subcommands.Add(Landscape.InstabilityCommand.Create());
+        cmd.Subcommands.Add(Landscape.ConnectCommand.Create());
         return cmd;
     }
 
@@ -74,6 +76,21 @@ public static class LandscapeCommand
             }
         }
 
+        /// <summary>The model from --run or --arch/--data/--normalize, with the weights given (null: the run's final weights); explicit values win.</summary>
+        public ModelSource Source(ParseResult parse, Option<string?> run, Option<string> arch, Option<string> data, Option<bool> normalize, string? weights)
+        {
+            bool Given(Option o) => parse.GetResult(o) is { Implicit: false };
+            return new ModelSource
+            {
+                Run = parse.GetValue(run),
+                Arch = parse.GetValue(arch),
+                Weights = weights,
+                Data = Given(data) ? parse.GetValue(data) : null,
+                Normalize = Given(normalize) ? parse.GetValue(normalize) : null,
+                DType = ScalarType(parse),
+            };
+        }
+
         /// <summary>The readable summary goes to stderr when the document goes to stdout.</summary>
         public TextWriter Log(ParseResult parse) =>
             parse.GetValue(Json) == "-" ? parse.InvocationConfiguration.Error : parse.InvocationConfiguration.Output;
@@ -90,9 +107,10 @@ public static class LandscapeCommand
         var normalization = new Option<string>("--normalization") { Description = "Random directions: filter (per filter, Li et al. 2018; biases and BatchNorm zeroed), layer (per tensor; same zeroing) or none", DefaultValueFactory = _ => "filter" };
         normalization.AcceptOnlyFromAmong("filter", "layer", "none");
         var seed = CommonOptions.Seed();
+        var batchNorm = new Landscape.BatchNormResetOptions();
 
         var cmd = new Command("slice", "Train/test loss and accuracy on a 1D or 2D slice θ + α·d (+ β·d2) around a trained model.");
-        Option[] options = [.. source.All, grid, grid2, direction, direction2, normalization, seed, .. shared.All];
+        Option[] options = [.. source.All, grid, grid2, direction, direction2, normalization, seed, .. batchNorm.All, .. shared.All];
         foreach (var option in options) cmd.Options.Add(option);
         cmd.SetAction(parse =>
         {
@@ -108,6 +126,7 @@ public static class LandscapeCommand
                 Examples = parse.GetValue(shared.Examples),
                 Seed = parse.GetValue(seed),
                 StreamBatch = shared.StreamBatch.Read(parse).Value,
+                BatchNorm = batchNorm.Read(parse),
             };
             settings.Validate();
             shared.CheckOutputs(parse);
@@ -130,13 +149,14 @@ public static class LandscapeCommand
         var arch = CommonOptions.Arch(required: false);
         var data = CommonOptions.Data();
         var normalize = CommonOptions.Normalize();
-        var align = new Option<string>("--align") { Description = "none, or weights: permute B's hidden units to match A first (weight matching of Ainsworth et al. 2023; MLPs)", DefaultValueFactory = _ => "none" };
+        var align = new Option<string>("--align") { Description = "none, or weights: permute B's hidden units and channels to match A first (weight matching of Ainsworth et al. 2023; MLPs and CNNs)", DefaultValueFactory = _ => "none" };
         align.AcceptOnlyFromAmong("none", "weights");
         var seed = new Option<long>("--seed") { Description = "Seed of the layer order of --align weights", DefaultValueFactory = _ => 0 };
         var points = new Option<int>("--points") { Description = "Points on the path, t = 0, 1/(N-1), ..., 1 (N >= 2)", DefaultValueFactory = _ => 21 };
+        var batchNorm = new Landscape.BatchNormResetOptions();
 
         var cmd = new Command("barrier", "Loss and error on the linear path between two models, and the loss and error barriers (linear mode connectivity).");
-        Option[] options = [a, b, run, arch, data, normalize, points, align, seed, .. shared.All];
+        Option[] options = [a, b, run, arch, data, normalize, points, align, seed, .. batchNorm.All, .. shared.All];
         foreach (var option in options) cmd.Options.Add(option);
         cmd.SetAction(parse =>
         {
@@ -149,6 +169,7 @@ public static class LandscapeCommand
                 StreamBatch = shared.StreamBatch.Read(parse).Value,
                 AlignWeights = parse.GetValue(align) == "weights",
                 Seed = parse.GetValue(seed),
+                BatchNorm = batchNorm.Read(parse),
             };
             settings.Validate();
             string? weightsA = parse.GetValue(a);
@@ -156,17 +177,7 @@ public static class LandscapeCommand
             shared.CheckOutputs(parse);
             var log = shared.Log(parse);
             var report = new JsonReport("landscape-barrier", parse.Tokens.Select(t => t.Value));
-            bool Given(Option o) => parse.GetResult(o) is { Implicit: false };
-            var source = new ModelSource
-            {
-                Run = parse.GetValue(run),
-                Arch = parse.GetValue(arch),
-                Weights = weightsA,
-                Data = Given(data) ? parse.GetValue(data) : null,
-                Normalize = Given(normalize) ? parse.GetValue(normalize) : null,
-                DType = shared.ScalarType(parse),
-            };
-            using var loaded = source.Load();
+            using var loaded = shared.Source(parse, run, arch, data, normalize, weightsA).Load();
             var result = BarrierAnalysis.Run(loaded, settings, line => log.WriteLine(line));
             shared.Write(parse, log, report, "path", result.WriteCsv, result.WritePng, result.WriteTo);
             return GeodesyCli.ExitOk;

@@ -4,47 +4,39 @@ using static TorchSharp.torch;
 
 namespace Geodesy.Core.Landscape;
 
-/// <summary>What weight matching found: one permutation per hidden layer and the aligned weights of B.</summary>
-public sealed record WeightMatchingResult(IReadOnlyList<int[]> Permutations, IReadOnlyList<string> Layers, int Iterations, Tensor AlignedB);
+/// <summary>
+/// What weight matching found: one permutation per hidden layer (named by the layer that opens it),
+/// the aligned weights of B, and for each BatchNorm layer the channel order of its running
+/// statistics (null when no permutation reaches it).
+/// </summary>
+public sealed record WeightMatchingResult(IReadOnlyList<int[]> Permutations, IReadOnlyList<string> Layers, int Iterations, Tensor AlignedB,
+    IReadOnlyList<int[]?> BatchNormChannelOrder);
 
 /// <summary>
-/// Weight matching (Ainsworth et al. 2023, "Git Re-Basin", Algorithm 1) for MLPs: permutes the
-/// hidden units of model B so its weights match model A's. For each hidden layer ℓ in turn, the
-/// permutation P_ℓ maximizing Σ ⟨W_a, P W_b⟩ over the layer's incoming weights and bias and the next
-/// layer's outgoing weights (with the neighbouring permutations held fixed) is a linear assignment;
-/// sweeps repeat until no permutation changes. Permuting hidden units leaves B's function unchanged.
+/// Weight matching (Ainsworth et al. 2023, "Git Re-Basin", Algorithm 1; the authors'
+/// weight_matching.py) for sequential MLPs and CNNs: permutes the hidden units and channels of
+/// model B so its weights match model A's. For each permutation P in turn (seeded random order
+/// per sweep), with the others held fixed, maximizing Σ ⟨W_a, P·W_b⟩ over every parameter axis P
+/// acts on (<see cref="PermutationSpec"/>) is a linear assignment problem over the matrix
+/// Σ W_a,(axis) · W_b,(axis)ᵀ (each parameter moved to put that axis first, other axes permuted
+/// already, flattened); sweeps repeat until no permutation improves. Permuting hidden units leaves
+/// B's function unchanged.
 /// </summary>
 public static class WeightMatching
 {
     public const int MaxIterations = 100;
 
-    /// <summary>
-    /// Throws InputException unless the model is an mlp: spec whose parameters are weight [out, in],
-    /// bias [out] pairs that chain, with at least one hidden layer.
-    /// </summary>
-    public static void CheckMlp(nn.Module model, string arch)
-    {
-        var shapes = model.parameters().Select(p => p.shape).ToArray();
-        bool chained = shapes.Length >= 4 && shapes.Length % 2 == 0;
-        for (int k = 0; chained && k < shapes.Length; k += 2)
-        {
-            chained = shapes[k].Length == 2 && shapes[k + 1].Length == 1 && shapes[k + 1][0] == shapes[k][0];
-            if (chained && k > 0) chained = shapes[k][1] == shapes[k - 2][0];
-        }
-        if (!arch.StartsWith("mlp:", StringComparison.Ordinal) || !chained)
-            throw new InputException($"--align weights supports MLPs with at least one hidden layer (mlp:IN-H-...-OUT), not '{arch}'");
-    }
+    /// <summary>Throws InputException unless weight matching knows every layer of the model (<see cref="PermutationSpec.For"/>).</summary>
+    public static void Check(nn.Module model, string arch) => PermutationSpec.For(model, arch);
 
-    /// <summary>Finds the permutations of B's hidden units (flat vectors a and b of one MLP <paramref name="model"/>) and returns B permuted.</summary>
+    /// <summary>Finds the permutations of B's hidden units (flat vectors a and b of one architecture <paramref name="model"/>) and returns B permuted.</summary>
     public static WeightMatchingResult Align(nn.Module model, string arch, Tensor a, Tensor b, long seed)
     {
-        CheckMlp(model, arch);
+        var groups = PermutationSpec.For(model, arch);
         using var scope = NewDisposeScope();
         var wa = ParameterVector.Split(model, a.to_type(ScalarType.Float64));
         var wb = ParameterVector.Split(model, b.to_type(ScalarType.Float64));
-        int layers = wa.Length / 2;
-        int hidden = layers - 1;
-        var perms = Enumerable.Range(0, hidden).Select(l => Enumerable.Range(0, (int)wa[2 * l].shape[0]).ToArray()).ToArray();
+        var perms = groups.Select(g => Enumerable.Range(0, g.Size).ToArray()).ToArray();
         var rng = SeededRandom.Stream(seed, "weight-matching");
         int iteration = 0;
         bool changed = true;
@@ -52,48 +44,70 @@ public static class WeightMatching
         {
             changed = false;
             iteration++;
-            var order = Enumerable.Range(0, hidden).ToArray();
+            var order = Enumerable.Range(0, groups.Count).ToArray();
             rng.Shuffle(order);
-            foreach (int l in order)
+            foreach (int g in order)
             {
                 using var step = NewDisposeScope();
-                // Incoming: W_a,l · (W_b,l with its inputs permuted by P_{l-1})ᵀ, plus the biases' outer product.
-                var wbIn = l == 0 ? wb[0] : wb[2 * l].index_select(1, Index(perms[l - 1]));
-                var cost = wa[2 * l].mm(wbIn.t()) + wa[2 * l + 1].unsqueeze(1).mm(wb[2 * l + 1].unsqueeze(0));
-                // Outgoing: columns of W_a,l+1 against columns of W_b,l+1 with its outputs permuted by P_{l+1}.
-                var wbOut = l + 1 < hidden ? wb[2 * l + 2].index_select(0, Index(perms[l + 1])) : wb[2 * l + 2];
-                cost = cost + wa[2 * l + 2].t().mm(wbOut);
+                int n = groups[g].Size;
+                var cost = torch.zeros(n, n, ScalarType.Float64);
+                foreach (var axis in groups[g].Axes)
+                {
+                    var fromA = wa[axis.Parameter].reshape(axis.View).movedim([axis.Axis], [0L]).reshape(n, -1);
+                    var fromB = PermutedExcept(groups, perms, wb, axis.Parameter, g).movedim([axis.Axis], [0L]).reshape(n, -1);
+                    cost += fromA.mm(fromB.t());
+                }
                 var matrix = ToArray(cost);
                 var next = LinearAssignment.Maximize(matrix);
                 double Score(int[] p) => p.Select((j, i) => matrix[i, j]).Sum();
-                if (Score(next) > Score(perms[l]) + 1e-12 * Math.Max(1, Math.Abs(Score(perms[l]))))
+                if (Score(next) > Score(perms[g]) + 1e-12 * Math.Max(1, Math.Abs(Score(perms[g]))))
                 {
-                    perms[l] = next;
+                    perms[g] = next;
                     changed = true;
                 }
             }
         }
-        var aligned = Permute(model, b, perms);
-        var names = model.named_parameters().Where((_, k) => k % 2 == 0).Take(hidden).Select(p => p.name[..p.name.LastIndexOf('.')]).ToArray();
-        return new WeightMatchingResult(perms, names, iteration, aligned.MoveToOuterDisposeScope());
+        var aligned = Permute(model, arch, b, perms);
+        int batchNorms = BatchNormStatistics.Layers(model).Count;
+        var bnOrder = new int[]?[batchNorms];
+        for (int g = 0; g < groups.Count; g++)
+            foreach (int layer in groups[g].BatchNormLayers) bnOrder[layer] = perms[g];
+        return new WeightMatchingResult(perms, groups.Select(x => x.Layer).ToArray(), iteration, aligned.MoveToOuterDisposeScope(), bnOrder);
     }
 
     /// <summary>
-    /// B with hidden unit P_ℓ[i] of layer ℓ moved to position i: rows of W_ℓ and entries of b_ℓ by
-    /// P_ℓ, columns of W_{ℓ+1} by P_ℓ (the function of the network is unchanged).
+    /// B with unit P[i] of each group moved to position i on every axis the group acts on (the
+    /// function of the network is unchanged); one permutation per group of <see cref="PermutationSpec.For"/>.
     /// </summary>
-    public static Tensor Permute(nn.Module model, Tensor flat, IReadOnlyList<int[]> perms)
+    public static Tensor Permute(nn.Module model, string arch, Tensor flat, IReadOnlyList<int[]> perms)
     {
+        var groups = PermutationSpec.For(model, arch);
+        if (perms.Count != groups.Count) throw new ArgumentException($"{groups.Count} permutation(s) expected, got {perms.Count}");
         using var scope = NewDisposeScope();
-        var parts = ParameterVector.Split(model, flat).ToArray();
-        for (int l = 0; l < perms.Count; l++)
+        var parts = ParameterVector.Split(model, flat);
+        var permuted = parts.Select((p, i) => PermutedExcept(groups, perms, parts, i, except: -1).reshape(p.shape)).ToArray();
+        return ParameterVector.Concat(permuted).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Parameter <paramref name="parameter"/> of B seen in its view, permuted on every axis except those of group <paramref name="except"/>.</summary>
+    private static Tensor PermutedExcept(IReadOnlyList<PermutationGroup> groups, IReadOnlyList<int[]> perms, Tensor[] parts, int parameter, int except)
+    {
+        var w = parts[parameter];
+        bool viewed = false;
+        for (int g = 0; g < groups.Count; g++)
         {
-            var index = Index(perms[l]);
-            parts[2 * l] = parts[2 * l].index_select(0, index);
-            parts[2 * l + 1] = parts[2 * l + 1].index_select(0, index);
-            parts[2 * l + 2] = parts[2 * l + 2].index_select(1, index);
+            foreach (var axis in groups[g].Axes)
+            {
+                if (axis.Parameter != parameter) continue;
+                if (!viewed)
+                {
+                    w = w.reshape(axis.View);
+                    viewed = true;
+                }
+                if (g != except) w = w.index_select(axis.Axis, Index(perms[g]));
+            }
         }
-        return ParameterVector.Concat(parts).MoveToOuterDisposeScope();
+        return w;
     }
 
     private static Tensor Index(int[] p) => torch.tensor(p.Select(i => (long)i).ToArray());

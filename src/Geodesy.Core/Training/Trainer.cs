@@ -33,7 +33,8 @@ public static class Trainer
         var objective = TrainingObjective.Start(options.Regularizers, n, train.NumClasses, dtype, options.Seed);
         foreach (var o in observers) o.OnStart(model);
 
-        long step = 0, seen = 0;
+        long step = options.StartStep, seen = 0;
+        int startEpoch = (int)(options.StartStep / stepsPerEpoch) + 1;
         var running = new RunningLoss(options.RunningLossEvery);
         int epoch = 0;
         MetricsRow? last = null;
@@ -45,16 +46,17 @@ public static class Trainer
         }
 
         // Epoch 0 row: the initial model, so curves start at initialization.
-        last = Measure(model, data, options, 0, 0, options.RateAt(0, 0, totalSteps), clock);
+        last = Measure(model, data, options, startEpoch - 1, step, options.RateAt(step, startEpoch - 1, totalSteps), clock);
         foreach (var o in observers) o.OnMetrics(model, last, endOfEpoch: true);
         if (options.UntilLoss is { } target0 && last.TrainLoss < target0)
             return Finish(RunStatus.Completed, $"train cross-entropy {last.TrainLoss:G4} already below {target0:G4}");
 
-        for (epoch = 1; epoch <= options.EpochLimit; epoch++)
+        for (int skipped = 1; skipped < startEpoch; skipped++) torch.randperm(n, generator: shuffle).Dispose(); // the shuffles of epochs already done
+        for (epoch = startEpoch; epoch <= options.EpochLimit; epoch++)
         {
             model.train();
             using var perm = torch.randperm(n, generator: shuffle);
-            for (long start = 0; start < n; start += batch)
+            for (long start = epoch == startEpoch ? options.StartStep % stepsPerEpoch * batch : 0; start < n; start += batch)
             {
                 cancel.ThrowIfCancellationRequested();
                 double rate = options.RateAt(step, epoch - 1, totalSteps);

@@ -38,6 +38,13 @@ public sealed record TrainerOptions
     public int EvalBatchSize { get; init; } = 2000;
     /// <summary>Penalties added to the mini-batch cross-entropy (Regularizers/README.md); none by default.</summary>
     public IReadOnlyList<Regularizers.IRegularizer> Regularizers { get; init; } = [];
+    /// <summary>
+    /// Continue a run from this step: the model holds the weights after StartStep steps, the
+    /// schedule and the epoch count continue from there, the remaining mini-batches are those the
+    /// shuffle of <see cref="Seed"/> gives from that step on, and the optimizer state (momentum,
+    /// Adam moments) starts fresh. With plain SGD and the run's own seed this reproduces the run.
+    /// </summary>
+    public long StartStep { get; init; }
 
     /// <summary>Throws <see cref="InputException"/> for values that make no sense.</summary>
     public void Validate()
@@ -54,6 +61,7 @@ public sealed record TrainerOptions
         if (!(StepGamma > 0)) throw new InputException($"--step-gamma must be > 0 (got {StepGamma})");
         if (LogEverySteps < 0) throw new InputException($"--log-every must be >= 0 (got {LogEverySteps})");
         if (RunningLossEvery < 0) throw new InputException($"the running-loss interval must be >= 0 (got {RunningLossEvery})");
+        if (StartStep < 0) throw new InputException($"the start step must be >= 0 (got {StartStep})");
     }
 
     /// <summary>The number of epochs the run may take at most.</summary>

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using Geodesy.Core;
+using Geodesy.Core.Data;
 using Geodesy.Core.Interop;
 using Geodesy.Core.Landscape;
 using Geodesy.Core.Models;
@@ -20,14 +21,17 @@ public sealed record BarrierSettings
     /// <summary>The first N training and the first N test examples (null: all of them).</summary>
     public long? Examples { get; init; }
     public int StreamBatch { get; init; } = 2000;
-    /// <summary>Permute B's hidden units to match A first (weight matching, MLPs).</summary>
+    /// <summary>Permute B's hidden units and channels to match A first (weight matching, MLPs and CNNs).</summary>
     public bool AlignWeights { get; init; }
     /// <summary>Seed of the order in which weight matching visits the layers.</summary>
     public long Seed { get; init; }
+    /// <summary>Re-estimate BatchNorm statistics at every point of the path (otherwise: interpolated between A's and B's).</summary>
+    public BatchNormReset BatchNorm { get; init; } = new();
 
     public void Validate()
     {
         if (Points < 2) throw new InputException($"--points must be at least 2 (got {Points})");
+        BatchNorm.Validate();
         if (Examples is < 1) throw new InputException($"--examples must be at least 1 (got {Examples})");
         if (StreamBatch < 1) throw new InputException($"--stream-batch must be at least 1 (got {StreamBatch})");
         if (Directory.Exists(B)) throw new InputException($"--b '{B}' is a folder, not a safetensors file");
@@ -35,12 +39,64 @@ public sealed record BarrierSettings
     }
 }
 
+/// <summary>
+/// `--reset-bn [--reset-bn-examples N]`: re-estimate BatchNorm running statistics at every point
+/// from the first N training examples of the evaluation (null: all of them), in train mode without
+/// gradients (<see cref="BatchNormStatistics.Reestimate"/>).
+/// </summary>
+public sealed record BatchNormReset(bool Enabled = false, long? Examples = null)
+{
+    public void Validate()
+    {
+        if (Examples is < 1) throw new InputException($"--reset-bn-examples must be at least 1 (got {Examples})");
+        if (Examples is not null && !Enabled) throw new InputException("--reset-bn-examples needs --reset-bn");
+    }
+
+    /// <summary>The examples statistics are re-estimated from, or null when they are not (or the model has no BatchNorm).</summary>
+    public Dataset? Data(nn.Module model, Dataset train)
+    {
+        if (!Enabled || !BatchNormStatistics.Present(model)) return null;
+        return Examples is long n && n < train.Count ? train.Take(n) : train;
+    }
+
+    /// <summary>The document's "batchnorm" object: what the statistics along the path or grid were.</summary>
+    public static JsonObject Describe(bool present, Dataset? reset, string otherwise) => new()
+    {
+        ["layers_present"] = present,
+        ["statistics"] = !present ? "none" : reset is null ? otherwise : "reset",
+        ["reset_examples"] = reset?.Count,
+    };
+}
+
 /// <summary>One point of the path: t and the values at (1 − t)·θ_a + t·θ_b.</summary>
-public sealed record PathPoint(double T, LandscapePoint Value);
+public sealed record PathPoint(double T, LandscapePoint Value)
+{
+    /// <summary>{"t", "train_loss", "train_error", "test_loss", "test_error"}: one entry of a document's path.</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["t"] = T,
+        ["train_loss"] = Finite(Value.TrainLoss),
+        ["train_error"] = Finite(1 - Value.TrainAccuracy),
+        ["test_loss"] = Finite(Value.TestLoss),
+        ["test_error"] = Finite(1 - Value.TestAccuracy),
+    };
+
+    public static JsonArray ToJson(IEnumerable<PathPoint> path) => new(path.Select(p => (JsonNode)p.ToJson()).ToArray());
+}
 
 /// <summary>The barriers of one quantity: against the linear interpolation of the endpoints, and against their mean.</summary>
 public sealed record BarrierValues(double Loss, double Error, double LossOverEndpointMean, double ErrorOverEndpointMean)
 {
+    /// <summary>The train (or test) barriers of a path whose t runs from 0 to 1.</summary>
+    public static BarrierValues Of(IReadOnlyList<PathPoint> path, bool test)
+    {
+        var ts = path.Select(p => p.T).ToArray();
+        var l = path.Select(p => test ? p.Value.TestLoss : p.Value.TrainLoss).ToArray();
+        var e = path.Select(p => 1 - (test ? p.Value.TestAccuracy : p.Value.TrainAccuracy)).ToArray();
+        return new BarrierValues(LinearPath.Barrier(ts, l), LinearPath.Barrier(ts, e),
+            LinearPath.BarrierOverEndpointMean(ts, l), LinearPath.BarrierOverEndpointMean(ts, e));
+    }
+
     public JsonObject ToJson() => new()
     {
         ["loss_barrier"] = Finite(Loss),
@@ -53,7 +109,8 @@ public sealed record BarrierValues(double Loss, double Error, double LossOverEnd
 /// <summary>Everything one barrier computed, and its "geodesy.landscape-barrier/1" keys.</summary>
 public sealed record BarrierResult(
     LoadedModel Source, BarrierSettings Settings, IReadOnlyList<PathPoint> Path, BarrierValues Train, BarrierValues Test,
-    double Distance, WeightMatchingResult? Alignment, double DistanceBeforeAlignment, long TrainExamples, long TestExamples, long ForwardExamples, double Seconds)
+    double Distance, WeightMatchingResult? Alignment, double DistanceBeforeAlignment, long TrainExamples, long TestExamples, long ForwardExamples, double Seconds,
+    JsonObject BatchNorm)
 {
     public const string Definition =
         "barrier = max over t of value(t) - ((1 - t) * value(0) + t * value(1)) on the linear path (1 - t) * a + t * b " +
@@ -77,6 +134,7 @@ public sealed record BarrierResult(
         root["points"] = Path.Count;
         root["weight_distance"] = Finite(Distance);
         root["align"] = Alignment is null ? null : "weights";
+        root["batchnorm"] = BatchNorm.DeepClone();
         if (Alignment is { } m)
         {
             root["permutation"] = new JsonArray(m.Permutations.Select(p => (JsonNode)new JsonArray(p.Select(i => (JsonNode)i).ToArray())).ToArray());
@@ -88,17 +146,7 @@ public sealed record BarrierResult(
         root["loss_barrier"] = Finite(Test.Loss);
         root["error_barrier"] = Finite(Test.Error);
         root["barriers"] = new JsonObject { ["train"] = Train.ToJson(), ["test"] = Test.ToJson() };
-        var path = new JsonArray();
-        foreach (var p in Path)
-            path.Add(new JsonObject
-            {
-                ["t"] = p.T,
-                ["train_loss"] = Finite(p.Value.TrainLoss),
-                ["train_error"] = Finite(1 - p.Value.TrainAccuracy),
-                ["test_loss"] = Finite(p.Value.TestLoss),
-                ["test_error"] = Finite(1 - p.Value.TestAccuracy),
-            });
-        root["path"] = path;
+        root["path"] = PathPoint.ToJson(Path);
         Cost.WriteTo(cost);
         cost["forward_examples"] = ForwardExamples;
         provenance["seed"] = Alignment is null ? null : Settings.Seed;
@@ -139,12 +187,18 @@ public static class BarrierAnalysis
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var train = loaded.FirstExamples(settings.Examples, "--examples");
         var test = LandscapeJson.FirstTest(loaded.Data, settings.Examples);
-        if (settings.AlignWeights) WeightMatching.CheckMlp(loaded.Model, loaded.Source.Arch);
+        if (settings.AlignWeights) WeightMatching.Check(loaded.Model, loaded.Source.Arch);
         using var scope = NewDisposeScope();
         Tensor b;
+        BatchNormStatistics? statsB = null;
         using (var other = ModelLoader.Load(loaded.Source.Arch, loaded.Data.Train, settings.B, loaded.Source.DType, "--b"))
+        {
             b = ParameterVector.Flatten(other);
-        using var evaluator = new LandscapeEvaluator(loaded.Model, train, test, settings.StreamBatch);
+            if (BatchNormStatistics.Present(other)) statsB = BatchNormStatistics.Capture(other);
+        }
+        using var statsA = statsB is null ? null : BatchNormStatistics.Capture(loaded.Model);
+        var resetData = settings.BatchNorm.Data(loaded.Model, train);
+        using var evaluator = new LandscapeEvaluator(loaded.Model, train, test, settings.StreamBatch, resetData);
         var a = evaluator.Centre;
         double before = (b - a).norm().ToDouble();
         WeightMatchingResult? alignment = null;
@@ -152,31 +206,44 @@ public static class BarrierAnalysis
         {
             alignment = WeightMatching.Align(loaded.Model, loaded.Source.Arch, a, b, settings.Seed);
             b = alignment.AlignedB;
+            if (statsB is not null)
+            {
+                var permuted = statsB.Permute(alignment.BatchNormChannelOrder);
+                statsB.Dispose();
+                statsB = permuted;
+            }
             log($"weight matching: {alignment.Permutations.Count} hidden layer(s) permuted in {alignment.Iterations} sweep(s); " +
                 $"distance {LandscapeJson.Num(before)} before, {LandscapeJson.Num((b - a).norm().ToDouble())} after");
         }
         double distance = (b - a).norm().ToDouble();
         log($"linear path between {loaded.Source.Weights} and {settings.B} ({loaded.Source.Arch}, {loaded.Parameters:N0} parameters, distance {LandscapeJson.Num(distance)}) " +
-            $"on {train.Count:N0} train and {test.Count:N0} test examples, {settings.Points} points");
-        var ts = LinearPath.Points(settings.Points);
+            $"on {train.Count:N0} train and {test.Count:N0} test examples, {settings.Points} points" +
+            (resetData is null ? "" : $", BatchNorm statistics re-estimated at each point from {resetData.Count:N0} training examples"));
+        var path = LinearPathValues(evaluator, a, b, statsA, statsB, LinearPath.Points(settings.Points));
+        statsB?.Dispose();
+        var trainBarriers = BarrierValues.Of(path, test: false);
+        var testBarriers = BarrierValues.Of(path, test: true);
+        log($"test loss barrier {LandscapeJson.Num(testBarriers.Loss)}, test error barrier {LandscapeJson.Num(testBarriers.Error)}; " +
+            $"train loss barrier {LandscapeJson.Num(trainBarriers.Loss)}, train error barrier {LandscapeJson.Num(trainBarriers.Error)}");
+        return new BarrierResult(loaded, settings, path, trainBarriers, testBarriers, distance, alignment, before, train.Count, test.Count,
+            evaluator.ForwardExamples, clock.Elapsed.TotalSeconds, BatchNormReset.Describe(statsA is not null, resetData, "interpolated"));
+    }
+
+    /// <summary>
+    /// The values at (1 − t)·a + t·b for each t; BatchNorm statistics re-estimated when the
+    /// evaluator resets them, else interpolated the same way between <paramref name="statsA"/> and
+    /// <paramref name="statsB"/> (when the model has BatchNorm).
+    /// </summary>
+    public static List<PathPoint> LinearPathValues(LandscapeEvaluator evaluator, Tensor a, Tensor b,
+        BatchNormStatistics? statsA, BatchNormStatistics? statsB, IReadOnlyList<double> ts)
+    {
         var path = new List<PathPoint>();
         foreach (double t in ts)
         {
             using var step = NewDisposeScope();
-            path.Add(new PathPoint(t, evaluator.At(a * (1 - t) + b * t)));
+            using var stats = statsA is null || statsB is null || evaluator.ResetsBatchNorm ? null : BatchNormStatistics.Interpolate(statsA, statsB, t);
+            path.Add(new PathPoint(t, evaluator.At(a * (1 - t) + b * t, stats)));
         }
-        BarrierValues Barriers(Func<LandscapePoint, double> loss, Func<LandscapePoint, double> error)
-        {
-            var l = path.Select(p => loss(p.Value)).ToArray();
-            var e = path.Select(p => error(p.Value)).ToArray();
-            return new BarrierValues(LinearPath.Barrier(ts, l), LinearPath.Barrier(ts, e),
-                LinearPath.BarrierOverEndpointMean(ts, l), LinearPath.BarrierOverEndpointMean(ts, e));
-        }
-        var trainBarriers = Barriers(p => p.TrainLoss, p => 1 - p.TrainAccuracy);
-        var testBarriers = Barriers(p => p.TestLoss, p => 1 - p.TestAccuracy);
-        log($"test loss barrier {LandscapeJson.Num(testBarriers.Loss)}, test error barrier {LandscapeJson.Num(testBarriers.Error)}; " +
-            $"train loss barrier {LandscapeJson.Num(trainBarriers.Loss)}, train error barrier {LandscapeJson.Num(trainBarriers.Error)}");
-        return new BarrierResult(loaded, settings, path, trainBarriers, testBarriers, distance, alignment, before, train.Count, test.Count,
-            evaluator.ForwardExamples, clock.Elapsed.TotalSeconds);
+        return path;
     }
 }

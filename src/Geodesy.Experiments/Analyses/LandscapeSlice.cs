@@ -87,6 +87,8 @@ public sealed record SliceSettings
     public long? Examples { get; init; }
     public long Seed { get; init; }
     public int StreamBatch { get; init; } = 2000;
+    /// <summary>Re-estimate BatchNorm statistics at every grid point (otherwise: the centre's).</summary>
+    public BatchNormReset BatchNorm { get; init; } = new();
 
     public bool TwoDimensional => Direction2 is not null;
 
@@ -96,6 +98,7 @@ public sealed record SliceSettings
         Grid2?.Validate("--grid2");
         if (Grid2 is not null && Direction2 is null) throw new InputException("--grid2 is the grid of a second direction: give --direction2 too");
         if (Examples is < 1) throw new InputException($"--examples must be at least 1 (got {Examples})");
+        BatchNorm.Validate();
         if (StreamBatch < 1) throw new InputException($"--stream-batch must be at least 1 (got {StreamBatch})");
     }
 }
@@ -140,7 +143,8 @@ public sealed record SlicePoint(double Alpha, double? Beta, LandscapePoint Value
 /// <summary>Everything one slice computed, and its "geodesy.landscape-slice/1" keys.</summary>
 public sealed record SliceResult(
     LoadedModel Source, SliceSettings Settings, IReadOnlyList<DirectionInfo> Directions, double? Cosine, double? CosineBeforeOrthogonalization,
-    LandscapePoint Centre, IReadOnlyList<SlicePoint> Points, long TrainExamples, long TestExamples, long ForwardExamples, double Seconds)
+    LandscapePoint Centre, IReadOnlyList<SlicePoint> Points, long TrainExamples, long TestExamples, long ForwardExamples, double Seconds,
+    JsonObject BatchNorm)
 {
     public Cost Cost => Cost.Of(Directions.Sum(d => d.Eigen?.Matvecs ?? 0), Directions.Sum(d => d.Eigen?.Gradients ?? 0), Seconds);
 
@@ -157,6 +161,7 @@ public sealed record SliceResult(
         root["params"] = Source.Parameters;
         root["dtype"] = LandscapeJson.DTypeName(source.DType);
         root["mode"] = "eval";
+        root["batchnorm"] = BatchNorm.DeepClone();
         root["dimensions"] = Settings.TwoDimensional ? 2 : 1;
         root["grid"] = Settings.Grid.ToJson();
         if (Settings.TwoDimensional) root["grid2"] = (Settings.Grid2 ?? Settings.Grid).ToJson();
@@ -267,21 +272,28 @@ public static class SliceAnalysis
             string.Join(", ", directions.Select(d => $"{d.Kind}{(d.File is null ? "" : ":" + d.File)}" +
                 (d.Eigen is { } e ? $":{e.Index} (eigenvalue {LandscapeJson.Num(e.Eigenvalue)}, {e.Status.ToSnakeCase()}, {e.Matvecs} products)" : $" ({d.Normalization}, norm {LandscapeJson.Num(d.Norm)})"))));
 
-        using var evaluator = new LandscapeEvaluator(model, train, test, settings.StreamBatch);
+        var resetData = settings.BatchNorm.Data(model, train);
+        using var evaluator = new LandscapeEvaluator(model, train, test, settings.StreamBatch, resetData);
+        if (resetData is not null) log($"BatchNorm statistics re-estimated at each point from {resetData.Count:N0} training examples");
         var centre = evaluator.At(evaluator.Centre);
-        var points = new List<SlicePoint>();
-        var alphas = settings.Grid.Values;
-        var betas = (settings.Grid2 ?? settings.Grid).Values;
-        foreach (double alpha in alphas)
-        {
-            if (d2 is null) points.Add(new SlicePoint(alpha, null, evaluator.At(alpha, d1)));
-            else
-                foreach (double beta in betas) points.Add(new SlicePoint(alpha, beta, evaluator.At(alpha, d1, beta, d2)));
-        }
+        var points = EvaluateGrid(evaluator, settings.Grid.Values, d1, d2 is null ? null : (settings.Grid2 ?? settings.Grid).Values, d2);
         log($"centre: train loss {LandscapeJson.Num(centre.TrainLoss)} accuracy {LandscapeJson.Num(centre.TrainAccuracy)}, " +
             $"test loss {LandscapeJson.Num(centre.TestLoss)} accuracy {LandscapeJson.Num(centre.TestAccuracy)}; {points.Count} grid points");
         return new SliceResult(loaded, settings, directions, cosine, cosineBefore, centre, points, train.Count, test.Count,
-            evaluator.ForwardExamples, clock.Elapsed.TotalSeconds);
+            evaluator.ForwardExamples, clock.Elapsed.TotalSeconds, BatchNormReset.Describe(BatchNormStatistics.Present(model), resetData, "centre"));
+    }
+
+    /// <summary>The values at θ + α·d1 (+ β·d2) for every α (and every β), α outer, β inner.</summary>
+    public static List<SlicePoint> EvaluateGrid(LandscapeEvaluator evaluator, double[] alphas, Tensor d1, double[]? betas, Tensor? d2)
+    {
+        var points = new List<SlicePoint>();
+        foreach (double alpha in alphas)
+        {
+            if (d2 is null || betas is null) points.Add(new SlicePoint(alpha, null, evaluator.At(alpha, d1)));
+            else
+                foreach (double beta in betas) points.Add(new SlicePoint(alpha, beta, evaluator.At(alpha, d1, beta, d2)));
+        }
+        return points;
     }
 
     /// <summary>Lanczos settings of eigen:K directions: relative accuracy and product budget.</summary>

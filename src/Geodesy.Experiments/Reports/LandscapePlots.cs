@@ -10,19 +10,50 @@ public static class LandscapePlots
 
     /// <summary>Loss (left axis) and accuracy (right axis) of train and test against α or t.</summary>
     public static void LinePng(string path, string title, string xLabel, double[] x,
-        double[] trainLoss, double[] testLoss, double[] trainSecond, double[] testSecond, string secondLabel)
+        double[] trainLoss, double[] testLoss, double[] trainSecond, double[] testSecond, string secondLabel, string lossLabel = "loss")
     {
         var plt = StudyReport.NewPlot();
         var colors = new ScottPlot.Palettes.Category10();
-        AddLine(plt, x, trainLoss, "train loss", colors.GetColor(0), LinePattern.Solid, plt.Axes.Left);
-        AddLine(plt, x, testLoss, "test loss", colors.GetColor(1), LinePattern.Solid, plt.Axes.Left);
+        AddLine(plt, x, trainLoss, "train " + lossLabel, colors.GetColor(0), LinePattern.Solid, plt.Axes.Left);
+        AddLine(plt, x, testLoss, "test " + lossLabel, colors.GetColor(1), LinePattern.Solid, plt.Axes.Left);
         AddLine(plt, x, trainSecond, "train " + secondLabel, colors.GetColor(0), LinePattern.Dashed, plt.Axes.Right);
         AddLine(plt, x, testSecond, "test " + secondLabel, colors.GetColor(1), LinePattern.Dashed, plt.Axes.Right);
         plt.Title(title);
         plt.XLabel(xLabel);
-        plt.Axes.Left.Label.Text = "cross-entropy loss (solid)";
+        plt.Axes.Left.Label.Text = "cross-entropy " + lossLabel + " (solid)";
         plt.Axes.Right.Label.Text = secondLabel + " (dashed)";
         // Below the plot, so it never hides a curve.
+        plt.ShowLegend(Edge.Bottom);
+        plt.Legend.Orientation = Orientation.Horizontal;
+        AtomicFile.WriteAllBytes(path, plt.GetImageBytes(Width, Height, ImageFormat.Png));
+    }
+
+    /// <summary>One curve of <see cref="SeriesPng"/>: its values, legend text, colour index, and whether it belongs to the right axis or is dashed.</summary>
+    public sealed record Series(string Label, double[] Y, int Color, bool RightAxis = false, bool Dashed = false);
+
+    /// <summary>
+    /// Curves against x with markers at the points, left and right axes starting at 0 (for
+    /// non-negative quantities such as barriers) and spanning at least <paramref name="minimumSpan"/>,
+    /// so a curve of zeros reads as zero rather than as noise.
+    /// </summary>
+    public static void SeriesPng(string path, string title, string xLabel, double[] x, IReadOnlyList<Series> series,
+        string leftLabel, string rightLabel, double minimumSpan = 0.01)
+    {
+        var plt = StudyReport.NewPlot();
+        var colors = new ScottPlot.Palettes.Category10();
+        foreach (var s in series)
+        {
+            AddLine(plt, x, s.Y, s.Label, colors.GetColor(s.Color), s.Dashed ? LinePattern.Dashed : LinePattern.Solid, s.RightAxis ? plt.Axes.Right : plt.Axes.Left);
+            ((ScottPlot.Plottables.Scatter)plt.GetPlottables().Last()).MarkerSize = 6;
+        }
+        double Top(bool right) => Math.Max(minimumSpan, series.Where(s => s.RightAxis == right).SelectMany(s => s.Y).Where(double.IsFinite).DefaultIfEmpty(0).Max());
+        double Bottom(bool right) => Math.Min(0, series.Where(s => s.RightAxis == right).SelectMany(s => s.Y).Where(double.IsFinite).DefaultIfEmpty(0).Min());
+        plt.Axes.SetLimitsY(Bottom(false) - 0.05 * Top(false), 1.1 * Top(false), plt.Axes.Left);
+        if (series.Any(s => s.RightAxis)) plt.Axes.SetLimitsY(Bottom(true) - 0.05 * Top(true), 1.1 * Top(true), plt.Axes.Right);
+        plt.Title(title);
+        plt.XLabel(xLabel);
+        plt.Axes.Left.Label.Text = leftLabel;
+        plt.Axes.Right.Label.Text = rightLabel;
         plt.ShowLegend(Edge.Bottom);
         plt.Legend.Orientation = Orientation.Horizontal;
         AtomicFile.WriteAllBytes(path, plt.GetImageBytes(Width, Height, ImageFormat.Png));

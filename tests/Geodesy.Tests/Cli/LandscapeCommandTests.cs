@@ -184,7 +184,7 @@ public sealed class LandscapeCommandTests : IDisposable
             SafeTensors.SaveModel(linear, _dir["linear.safetensors"]);
         var r = RunCli("landscape", "barrier", "--arch", "mlp:6-3", "--data", Data, "--a", _dir["linear.safetensors"], "--b", _dir["linear.safetensors"],
             "--align", "weights", "--json", _dir["bad.json"]);
-        AssertUsageError(r, "--align weights supports MLPs");
+        AssertUsageError(r, "no hidden layer");
         Assert.False(File.Exists(_dir["bad.json"]));
     }
 

@@ -64,11 +64,11 @@ public sealed class WeightMatchingTests
     }
 
     [Fact]
-    public void RejectsModelsThatAreNotMlps()
+    public void RejectsModelsThatAreNotSequential()
     {
-        using var model = ModelZoo.Create("cnn:channels=2,bn=1", [1, 6, 6], 3, seed: 1);
+        using var model = ModelZoo.Create("resnet20:width=2", [3, 8, 8], 3, seed: 1);
         using var flat = ParameterVector.Flatten(model);
-        Assert.Throws<InputException>(() => WeightMatching.Align(model, "cnn:channels=2,bn=1", flat, flat, 0));
+        Assert.Throws<InputException>(() => WeightMatching.Align(model, "resnet20:width=2", flat, flat, 0));
     }
 
     private static int[] Inverse(int[] p)
