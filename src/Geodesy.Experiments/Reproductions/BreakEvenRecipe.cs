@@ -21,7 +21,7 @@ public sealed class BreakEvenRecipe : Recipe
         new("data", RecipeOptionKind.Text, "mnist", "mnist", "data spec"),
         new("arch", RecipeOptionKind.Text, "mlp:784-64-10", "mlp:784-32-10", "architecture spec"),
         new("subset", RecipeOptionKind.Int, "2000", "1000", "training examples (seeded stratified subset)"),
-        new("lrs", RecipeOptionKind.DoubleList, "0.01,0.1", "0.01,0.1", "learning rates (plain SGD)"),
+        new("lrs", RecipeOptionKind.DoubleList, "0.05,0.5", "0.05,0.5", "learning rates (plain SGD); 2/lr should span the height λmax reaches"),
         new("batches", RecipeOptionKind.IntList, "64", "64", "batch sizes"),
         new("until_loss", RecipeOptionKind.Double, "0.3", "0.3", "train each run until its train cross-entropy is below this (the same point of training for every lr)"),
         new("max_epochs", RecipeOptionKind.Int, "60", "30", "give up after this many epochs"),

@@ -19,8 +19,8 @@ public class JudgeTests
     private static JsonObject BreakEven(double[] lambdaLow, double[] lambdaHigh, double[] noiseLow, double[] noiseHigh) => new()
     {
         ["configurations"] = new JsonArray(
-            new JsonObject { ["lr"] = 0.01, ["batch"] = 64, ["ratio"] = 0.01 / 64, ["peak_lambda_max"] = Est(lambdaLow), ["peak_trace_k"] = Est(noiseLow) },
-            new JsonObject { ["lr"] = 0.1, ["batch"] = 64, ["ratio"] = 0.1 / 64, ["peak_lambda_max"] = Est(lambdaHigh), ["peak_trace_k"] = Est(noiseHigh) }),
+            new JsonObject { ["lr"] = 0.05, ["batch"] = 64, ["ratio"] = 0.05 / 64, ["peak_lambda_max"] = Est(lambdaLow), ["peak_trace_k"] = Est(noiseLow) },
+            new JsonObject { ["lr"] = 0.5, ["batch"] = 64, ["ratio"] = 0.5 / 64, ["peak_lambda_max"] = Est(lambdaHigh), ["peak_trace_k"] = Est(noiseHigh) }),
     };
 
     [Fact]

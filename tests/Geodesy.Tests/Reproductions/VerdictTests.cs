@@ -83,7 +83,7 @@ public class RecipeOptionsTests
     public void QuickSeedsAndSetOverrideInThatOrder()
     {
         var o = RecipeOptions.Resolve(BreakEven, quick: true, seeds: 4, sets: ["lrs=0.1,0.3", "subset=300"]);
-        Assert.Equal([0.1, 0.3], o.Doubles("lrs"));
+        Assert.Equal([0.1, 0.3], o.Doubles("lrs")); // --set wins over the default
         Assert.Equal(300, o.Int("subset"));
         Assert.Equal([0L, 1, 2, 3], o.Seeds);
         Assert.Equal("mlp:784-32-10", o.Text("arch")); // the quick value
@@ -114,5 +114,26 @@ public class RecipeOptionsTests
             foreach (var o in r.Options) { Assert.Null(o.Check(o.Default)); Assert.Null(o.Check(o.Quick)); }
             Assert.False(string.IsNullOrWhiteSpace(r.Criterion(RecipeOptions.Resolve(r, quick: false))));
         }
+    }
+}
+
+/// <summary>The rescaling of the relative-flatness recipe really leaves the network's function unchanged.</summary>
+public class RescalingTests
+{
+    [Theory]
+    [InlineData("mlp:6-5-3")]
+    [InlineData("mlp:6-5-4-3")]
+    public void RescalingTheLastTwoLayersKeepsTheOutputsAndScalesTheWeights(string arch)
+    {
+        using var model = Geodesy.Core.Models.ModelZoo.Create(arch, [6], 3, seed: 1, TorchSharp.torch.ScalarType.Float64);
+        using var x = TorchSharp.torch.randn([7, 6], dtype: TorchSharp.torch.ScalarType.Float64, generator: new TorchSharp.torch.Generator(3));
+        double[] before = model.call(x).data<double>().ToArray();
+        var weights = model.named_parameters().Where(p => p.name.EndsWith(".weight") && p.parameter.dim() == 2).ToList();
+        double hiddenBefore = weights[^2].parameter.abs().sum().item<double>(), outBefore = weights[^1].parameter.abs().sum().item<double>();
+        RelativeFlatnessRecipe.RescaleLastTwoLayers(model, 4);
+        double[] after = model.call(x).data<double>().ToArray();
+        for (int i = 0; i < before.Length; i++) Assert.Equal(before[i], after[i], 10);
+        Assert.Equal(4 * hiddenBefore, weights[^2].parameter.abs().sum().item<double>(), 10);
+        Assert.Equal(outBefore / 4, weights[^1].parameter.abs().sum().item<double>(), 10);
     }
 }
