@@ -74,6 +74,9 @@ public sealed class RecipeContext
         if (File.Exists(file))
             foreach (string line in File.ReadLines(file))
                 if (JsonNode.Parse(line) is JsonObject row) probes.Add(row);
+        // The probes' own work (the products and gradient passes each row records).
+        Matvecs += probes.Sum(r => r["matvecs"] is JsonValue v && v.TryGetValue<long>(out long n) ? n : 0);
+        Gradients += probes.Sum(r => r["gradients"] is JsonValue v && v.TryGetValue<long>(out long n) ? n : 0);
         var final = outcome.Training.Final;
         Log($"  {outcome.Training.Status.Name()}: {outcome.Training.Steps} steps, train acc {final?.TrainAccuracy:F3}, test acc {final?.TestAccuracy:F3}");
         return new RecipeRun(outcome, probes);
@@ -179,7 +182,10 @@ public sealed class RecipeContext
         _plots.Add((file, title));
     }
 
-    /// <summary>The work of the recipe as the "cost" object: matvecs, gradients, seconds, threads, runs and examples seen in training.</summary>
+    /// <summary>
+    /// The work of the recipe as the "cost" object: matvecs and gradients (of the curvature and measure
+    /// computations and those the probes record), seconds, threads, training runs and examples seen in training.
+    /// </summary>
     public JsonObject CostJson()
     {
         var cost = Cost.Of(Matvecs, Gradients, _clock.Elapsed.TotalSeconds).ToJson();
