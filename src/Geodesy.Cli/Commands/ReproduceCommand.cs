@@ -49,7 +49,9 @@ public static class ReproduceCommand
                 var results = new List<ReproductionResult>();
                 foreach (var (recipe, options) in plans)
                 {
-                    var result = Reproduction.Run(recipe, options, Path.Combine(dir, recipe.Name), command, line => output.WriteLine(line));
+                    // One store for every population recipe: a model they share is trained once.
+                    var result = Reproduction.Run(recipe, options, Path.Combine(dir, recipe.Name), command, line => output.WriteLine(line),
+                        Path.Combine(dir, "study"));
                     PrintVerdict(output, result);
                     results.Add(result);
                 }

@@ -41,10 +41,13 @@ public sealed class RecipeContext
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly List<(string File, string Caption)> _plots = [];
 
-    public RecipeContext(RecipeOptions options, string outDir, Action<string> log)
+    /// <param name="studyFolder">Where <see cref="Study"/> keeps its store and runs (default OUT/study); recipes
+    /// given the same folder share one store, so a model they all need is trained once.</param>
+    public RecipeContext(RecipeOptions options, string outDir, Action<string> log, string? studyFolder = null)
     {
         Options = options;
         OutDir = Path.GetFullPath(outDir);
+        StudyFolder = Path.GetFullPath(studyFolder ?? Path.Combine(OutDir, "study"));
         _log = log;
         Directory.CreateDirectory(OutDir);
     }
@@ -52,6 +55,7 @@ public sealed class RecipeContext
     private readonly Action<string> _log;
     public RecipeOptions Options { get; }
     public string OutDir { get; }
+    public string StudyFolder { get; }
     public IReadOnlyList<(string File, string Caption)> Plots => _plots;
     public long Matvecs { get; private set; }
     public long Gradients { get; private set; }
@@ -114,26 +118,26 @@ public sealed class RecipeContext
     }
 
     /// <summary>
-    /// `geodesy study --spec` in OUT/study: registers the sweep in a SQLite store, trains and
-    /// measures every trial with one in-process worker (re-running resumes), and ranks the measures.
+    /// `geodesy study --spec` in <see cref="StudyFolder"/>: registers the sweep in a SQLite store, trains and
+    /// measures every trial with one in-process worker (re-running resumes; a trial another sweep of the
+    /// store trained is only measured), ranks the measures and writes OUT/ranking.json.
     /// </summary>
     public (Population Population, RankingTable Table) Study(SweepSpec sweep)
     {
-        string dir = Path.GetDirectoryName(StudyRuns)!;
-        Directory.CreateDirectory(dir);
-        string uri = "sqlite:" + Path.Combine(dir, StudyPipeline.DatabaseFile);
+        Directory.CreateDirectory(StudyFolder);
+        string uri = "sqlite:" + Path.Combine(StudyFolder, StudyPipeline.DatabaseFile);
         using var store = StoreFactory.Open(uri);
         var (id, count) = SweepRunner.Register(store, sweep);
         Log($"study '{sweep.Name}': {count} trials, measures {sweep.Measures}");
         SweepRunner.RunWorkers(store, uri, id, StudyRuns, 1, SweepRunner.SelfCommand(), line => Log("  " + line));
         var (doc, table, population) = StudyPipeline.Rank(store, id);
-        StudyPipeline.WriteJson(Path.Combine(dir, StudyPipeline.RankingFile), doc);
+        StudyPipeline.WriteJson(Path.Combine(OutDir, StudyPipeline.RankingFile), doc);
         Runs += population.Models.Count + population.Excluded.Count;
         return (population, table);
     }
 
-    /// <summary>The run folders of <see cref="Study"/>: OUT/study/runs/ID.</summary>
-    public string StudyRuns => Path.Combine(OutDir, "study", StudyPipeline.RunsFolder);
+    /// <summary>The run folders of <see cref="Study"/>: STUDY/runs/ID.</summary>
+    public string StudyRuns => Path.Combine(StudyFolder, StudyPipeline.RunsFolder);
 
     /// <summary>Saves a line plot OUT/FILE (one line per series, optional dashed reference lines) and lists it for the report.</summary>
     public void LinePlot(string file, string title, string x, string y, IEnumerable<(string Label, double[] X, double[] Y)> series,

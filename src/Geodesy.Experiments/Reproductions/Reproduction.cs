@@ -17,12 +17,14 @@ public static class Reproduction
 
     /// <summary>
     /// Fixes the criterion, runs the recipe, judges its evidence, and writes the document to
-    /// OUT/reproduce.json (atomically). <paramref name="command"/> is recorded in the provenance.
+    /// OUT/reproduce.json (atomically). <paramref name="command"/> is recorded in the provenance;
+    /// <paramref name="studyFolder"/> is the store of population recipes (default OUT/study).
     /// </summary>
-    public static ReproductionResult Run(Recipe recipe, RecipeOptions options, string outDir, string command, Action<string> log)
+    public static ReproductionResult Run(Recipe recipe, RecipeOptions options, string outDir, string command, Action<string> log,
+        string? studyFolder = null)
     {
         string criterion = recipe.Criterion(options); // stated before any number exists
-        var context = new RecipeContext(options, outDir, log);
+        var context = new RecipeContext(options, outDir, log, studyFolder);
         log($"{recipe.Name}: {recipe.Claim}");
         log($"criterion: {criterion}");
         var evidence = recipe.Run(context);

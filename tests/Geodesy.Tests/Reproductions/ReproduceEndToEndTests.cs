@@ -70,6 +70,8 @@ public class ReproduceEndToEndTests
             Assert.Contains($"id=\"{recipe.Name}\"", html);
             Assert.Contains(System.Net.WebUtility.HtmlEncode(recipe.Claim), html);
         }
+        // The population recipes share one store: the later ones only measure the models the first trained.
+        Assert.Contains("(trained for another sweep): measured with this sweep's settings", r.Stdout);
         Assert.Contains("data:image/png;base64,", html);
         Assert.DoesNotContain("http://", html);
         Assert.DoesNotContain("https://", html);
