@@ -28,7 +28,7 @@ public sealed class HessianOutliersRecipe : Recipe
         new("subset", RecipeOptionKind.Int, "2000", "1000", "training examples"),
         new("lr", RecipeOptionKind.Double, "0.05", "0.05", "learning rate (SGD with momentum 0.9)"),
         new("batch", RecipeOptionKind.Int, "64", "64", "batch size"),
-        new("epochs", RecipeOptionKind.Int, "5", "3", "epochs"),
+        new("epochs", RecipeOptionKind.Int, "5", "6", "epochs (quick: more epochs of fewer examples, about the same number of steps)"),
         new("probe_every", RecipeOptionKind.Int, "20", "10", "probe the gradient overlap every K steps"),
         new("probe_examples", RecipeOptionKind.Int, "256", "128", "examples of the probe set"),
         new("curvature_examples", RecipeOptionKind.Int, "1000", "300", "training examples the final spectrum is computed on"),
