@@ -19,6 +19,7 @@ public static class CommandCatalog
         yield return StudyCommands.Report();
         yield return StudyCommands.Export();
         yield return BenchCommand.Create();
+        yield return PruneCommand.Create();
         yield return VersionCommand.Create();
     }
 }

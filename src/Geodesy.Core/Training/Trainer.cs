@@ -1,4 +1,5 @@
 using Geodesy.Core.Data;
+using Geodesy.Core.Training.Techniques;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -29,6 +30,7 @@ public static class Trainer
 
         using var optimizer = CreateOptimizer(model, options);
         using var shuffle = new torch.Generator((ulong)options.Seed);
+        ParameterConstraints.Project(model, options.Constraints); // e.g. pruned weights are 0 from the start
         foreach (var o in observers) o.OnStart(model);
 
         long step = 0, seen = 0;
@@ -74,6 +76,7 @@ public static class Trainer
                         return Finish(RunStatus.Diverged, $"loss became {batchLoss} at epoch {epoch}, step {step + 1} (learning rate {rate:G4}): training diverged");
                     loss.backward();
                     optimizer.step();
+                    ParameterConstraints.Project(model, options.Constraints);
                     seen += len;
                 }
                 step++;
@@ -130,11 +133,15 @@ public static class Trainer
         return model.parameters().All(p => p.isfinite().all().item<bool>());
     }
 
-    private static optim.Optimizer CreateOptimizer(nn.Module<Tensor, Tensor> model, TrainerOptions o) => o.Optimizer switch
+    private static optim.Optimizer CreateOptimizer(nn.Module<Tensor, Tensor> model, TrainerOptions o)
     {
-        OptimizerKind.Sgd => optim.SGD(model.parameters(), o.LearningRate, weight_decay: o.WeightDecay),
-        OptimizerKind.Momentum => optim.SGD(model.parameters(), o.LearningRate, momentum: o.Momentum, weight_decay: o.WeightDecay),
-        OptimizerKind.Adam => optim.Adam(model.parameters(), o.LearningRate, weight_decay: o.WeightDecay),
-        _ => throw new InputException($"unknown optimizer {o.Optimizer}"),
-    };
+        var trainable = ParameterConstraints.Trainable(model, o.Constraints); // all parameters unless a constraint freezes some
+        return o.Optimizer switch
+        {
+            OptimizerKind.Sgd => optim.SGD(trainable, o.LearningRate, weight_decay: o.WeightDecay),
+            OptimizerKind.Momentum => optim.SGD(trainable, o.LearningRate, momentum: o.Momentum, weight_decay: o.WeightDecay),
+            OptimizerKind.Adam => optim.Adam(trainable, o.LearningRate, weight_decay: o.WeightDecay),
+            _ => throw new InputException($"unknown optimizer {o.Optimizer}"),
+        };
+    }
 }

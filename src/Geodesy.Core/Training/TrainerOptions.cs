@@ -1,3 +1,5 @@
+using Geodesy.Core.Training.Techniques;
+
 namespace Geodesy.Core.Training;
 
 public enum OptimizerKind { Sgd, Momentum, Adam }
@@ -36,6 +38,8 @@ public sealed record TrainerOptions
     public long Seed { get; init; }
     /// <summary>Batch size used when evaluating loss/accuracy over a whole set.</summary>
     public int EvalBatchSize { get; init; } = 2000;
+    /// <summary>Which parameters the optimizer may change and how (pruning masks, BN-only); none by default.</summary>
+    public IReadOnlyList<IParameterConstraint> Constraints { get; init; } = [];
 
     /// <summary>Throws <see cref="InputException"/> for values that make no sense.</summary>
     public void Validate()

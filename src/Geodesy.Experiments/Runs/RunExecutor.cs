@@ -4,6 +4,7 @@ using Geodesy.Core.Data;
 using Geodesy.Core.Interop;
 using Geodesy.Core.Models;
 using Geodesy.Core.Training;
+using Geodesy.Core.Training.Techniques;
 using Geodesy.Experiments.Specs;
 using TorchSharp;
 
@@ -58,7 +59,9 @@ public static class RunExecutor
         var writer = new RunWriter(partial, spec.CheckpointEpochs, spec.CheckpointSteps, metadata);
         try
         {
-            using var model = ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
+            using var zooModel = ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
+            // --ghost-batch swaps BatchNorm layers for ghost ones with the same parameters and names.
+            using var model = spec.GhostBatch > 0 ? GhostBatchNorm.Install(zooModel, spec.GhostBatch) : zooModel;
             var observers = new List<ITrainingObserver> { writer };
             using var probes = ProbeLog.Open(spec, data, partial);
             if (probes != null) observers.Add(probes.Recorder);

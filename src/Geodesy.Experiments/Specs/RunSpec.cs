@@ -4,6 +4,7 @@ using Geodesy.Core;
 using Geodesy.Core.Data;
 using Geodesy.Core.Training;
 using Geodesy.Core.Training.Probes;
+using Geodesy.Core.Training.Techniques;
 
 namespace Geodesy.Experiments.Specs;
 
@@ -89,6 +90,15 @@ public sealed record RunSpec
     [RunSetting("The fixed probe set of --probe: the first N training examples", Min = 1)]
     public int ProbeExamples { get; init; } = ProbeRecorder.DefaultExamples;
 
+    [RunSetting("Train only these parameters, the others frozen at init: all | bn (BatchNorm affine parameters only; Frankle et al. 2021)", OneOf = "all,bn")]
+    public string TrainOnly { get; init; } = "all";
+
+    [RunSetting("Ghost batch normalization: BatchNorm statistics per virtual batch of N examples in training (Hoffer et al. 2017; cnn/nin with bn=1); 0 = off", Min = 0)]
+    public int GhostBatch { get; init; }
+
+    [RunSetting("\"Train longer\" regime of Hoffer et al. 2017 relative to a reference batch B0: lr x sqrt(batch/B0), epochs x batch/B0 (docs/training-techniques.md)", Min = 1)]
+    public int? TrainLonger { get; init; }
+
     /// <summary>Every setting in declaration order: the one table the rest of this class reads.</summary>
     public static IReadOnlyList<RunSetting> Settings { get; } = RunSetting.Declared<RunSpec>();
 
@@ -109,7 +119,7 @@ public sealed record RunSpec
             "adam" => OptimizerKind.Adam,
             _ => throw new InputException($"--optimizer must be sgd, momentum or adam (got '{Optimizer}')"),
         },
-        LearningRate = Lr,
+        LearningRate = TrainingRegimes.TrainLongerRate(Lr, Batch, TrainLonger),
         Momentum = Momentum,
         WeightDecay = WeightDecay,
         BatchSize = Batch,
@@ -123,11 +133,12 @@ public sealed record RunSpec
         WarmupSteps = Warmup,
         StepEveryEpochs = StepEvery,
         StepGamma = StepGamma,
-        Epochs = Epochs,
+        Epochs = TrainingRegimes.TrainLongerEpochs(Epochs, Batch, TrainLonger),
         UntilLoss = UntilLoss,
-        MaxEpochs = MaxEpochs,
+        MaxEpochs = TrainingRegimes.TrainLongerEpochs(MaxEpochs, Batch, TrainLonger),
         LogEverySteps = LogEvery,
         Seed = Seed,
+        Constraints = TrainOnly == "bn" ? [new BatchNormOnly()] : [],
     };
 
     /// <summary>Checks every setting against its declared rule; throws InputException naming the first bad one.</summary>
