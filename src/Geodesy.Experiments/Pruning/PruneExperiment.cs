@@ -132,7 +132,7 @@ public static class PruneExperiment
             var next = MagnitudePruning.Prune(model, mask, options.Rate, options.Scope);
             mask.Dispose();
             mask = next;
-            if (rewindFile != null) SafeTensors.LoadInto(model, rewindFile);
+            if (rewindFile != null) Rewind(model, rewindFile, mask);
             var trainerOptions = RetrainOptions(baseOptions, options.Mode, data.Train.Count) with
             {
                 Constraints = [.. baseOptions.Constraints, mask],
@@ -150,6 +150,13 @@ public static class PruneExperiment
         }
         mask.Dispose();
         return new PruneResult(rows, gradients, data.Sha256, Provenance.Sha256OfFile(lastWeights), spec.Seed);
+    }
+
+    /// <summary>Sets the model to the weights of <paramref name="weightsFile"/> with the pruned entries zeroed: where a round's retraining starts.</summary>
+    public static void Rewind(nn.Module model, string weightsFile, PruningMask mask)
+    {
+        SafeTensors.LoadInto(model, weightsFile);
+        ParameterConstraints.Project(model, [mask]);
     }
 
     /// <summary>
