@@ -68,6 +68,7 @@ public static class Trainer
                     if (x.dtype != dtype) x = x.to_type(dtype);
                     var y = train.Labels.index_select(0, idx);
                     foreach (var o in observers) o.OnBatch(model, epoch, step, x, y, rate); // probes of the mini-batch
+                    if (options.BatchTransform is { } transform) (x, y) = transform.Apply(x, y); // e.g. MIMO member batches
                     optimizer.zero_grad();
                     var loss = nn.functional.cross_entropy(model.call(x), y);
                     // float -> double is exact: the same value as converting on the tensor, one native call fewer.
@@ -124,7 +125,8 @@ public static class Trainer
     {
         var tr = Evaluation.Evaluate(model, data.Train, o.EvalBatchSize);
         var te = data.Test.Count > 0 ? Evaluation.Evaluate(model, data.Test, o.EvalBatchSize) : new Evaluation.LossAccuracy(double.NaN, double.NaN);
-        return new MetricsRow(epoch, step, rate, tr.Loss, tr.Accuracy, te.Loss, te.Accuracy, clock.Elapsed.TotalSeconds);
+        var extra = (model as IExtraMetrics)?.Evaluate(data, o.EvalBatchSize); // e.g. MIMO member vs ensemble accuracy
+        return new MetricsRow(epoch, step, rate, tr.Loss, tr.Accuracy, te.Loss, te.Accuracy, clock.Elapsed.TotalSeconds) { Extra = extra };
     }
 
     private static bool AllFinite(nn.Module model)

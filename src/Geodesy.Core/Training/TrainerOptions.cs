@@ -40,6 +40,8 @@ public sealed record TrainerOptions
     public int EvalBatchSize { get; init; } = 2000;
     /// <summary>Which parameters the optimizer may change and how (pruning masks, BN-only); none by default.</summary>
     public IReadOnlyList<IParameterConstraint> Constraints { get; init; } = [];
+    /// <summary>Rewrites each training mini-batch before the loss (MIMO); none by default.</summary>
+    public IBatchTransform? BatchTransform { get; init; }
 
     /// <summary>Throws <see cref="InputException"/> for values that make no sense.</summary>
     public void Validate()

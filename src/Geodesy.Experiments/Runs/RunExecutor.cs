@@ -59,7 +59,9 @@ public static class RunExecutor
         var writer = new RunWriter(partial, spec.CheckpointEpochs, spec.CheckpointSteps, metadata);
         try
         {
-            using var zooModel = ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
+            using var zooModel = spec.Mimo > 1
+                ? MimoModel.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Mimo, spec.Seed)
+                : ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
             // --ghost-batch swaps BatchNorm layers for ghost ones with the same parameters and names.
             using var model = spec.GhostBatch > 0 ? GhostBatchNorm.Install(zooModel, spec.GhostBatch) : zooModel;
             var observers = new List<ITrainingObserver> { writer };

@@ -99,6 +99,15 @@ public sealed record RunSpec
     [RunSetting("\"Train longer\" regime of Hoffer et al. 2017 relative to a reference batch B0: lr x sqrt(batch/B0), epochs x batch/B0 (docs/training-techniques.md)", Min = 1)]
     public int? TrainLonger { get; init; }
 
+    [RunSetting("MIMO (Havasi et al. 2021): M inputs and M heads in one network, each head trained on its own examples, evaluated as the ensemble of the M members; 1 = off", Min = 1)]
+    public int Mimo { get; init; } = 1;
+
+    [RunSetting("MIMO batch repetition r: each mini-batch tiled r times before the members' shuffles", Min = 1)]
+    public int MimoBatchRepetition { get; init; } = 1;
+
+    [RunSetting("MIMO input repetition: fraction of each batch that all members share (the rest is shuffled per member)", Min = 0, Below = 1)]
+    public double MimoInputRepetition { get; init; }
+
     /// <summary>Every setting in declaration order: the one table the rest of this class reads.</summary>
     public static IReadOnlyList<RunSetting> Settings { get; } = RunSetting.Declared<RunSpec>();
 
@@ -139,6 +148,7 @@ public sealed record RunSpec
         LogEverySteps = LogEvery,
         Seed = Seed,
         Constraints = TrainOnly == "bn" ? [new BatchNormOnly()] : [],
+        BatchTransform = Mimo > 1 ? new MimoBatches(Mimo, MimoBatchRepetition, MimoInputRepetition, Seed) : null,
     };
 
     /// <summary>Checks every setting against its declared rule; throws InputException naming the first bad one.</summary>

@@ -190,6 +190,9 @@ public class TechniqueTests
     [InlineData("train_only", "\"bn\"")]
     [InlineData("ghost_batch", "8")]
     [InlineData("train_longer", "32")]
+    [InlineData("mimo", "2")]
+    [InlineData("mimo_batch_repetition", "4")]
+    [InlineData("mimo_input_repetition", "0.5")]
     public void EachTechniqueEntersTheRunId(string key, string json)
     {
         var plain = new RunSpec();
