@@ -118,8 +118,7 @@ public static class PruneExperiment
     private static PruneResult RunRounds(RunSpec spec, DataSplit data, string finalWeights, string? rewindFile,
         PruneOptions options, string folder, Action<string>? log)
     {
-        using var zooModel = ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
-        using var model = spec.GhostBatch > 0 ? GhostBatchNorm.Install(zooModel, spec.GhostBatch) : zooModel;
+        using var model = RunExecutor.CreateModel(spec, data);
         SafeTensors.LoadInto(model, finalWeights);
         var baseOptions = spec.TrainerOptions;
         var mask = PruningMask.Dense(model);

@@ -7,6 +7,7 @@ using Geodesy.Core.Training;
 using Geodesy.Core.Training.Techniques;
 using Geodesy.Experiments.Specs;
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Geodesy.Experiments.Runs;
 
@@ -38,6 +39,19 @@ public static class RunExecutor
         return data;
     }
 
+    /// <summary>
+    /// The spec's network at initialization, with the training techniques that change the network:
+    /// --mimo (an M-input, M-head network) and --ghost-batch (BatchNorm layers swapped for ghost
+    /// ones with the same parameters and names). Parameter names are always the zoo's.
+    /// </summary>
+    public static nn.Module<Tensor, Tensor> CreateModel(RunSpec spec, DataSplit data)
+    {
+        var model = spec.Mimo > 1
+            ? MimoModel.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Mimo, spec.Seed)
+            : ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
+        return spec.GhostBatch > 0 ? GhostBatchNorm.Install(model, spec.GhostBatch) : model;
+    }
+
     /// <summary>Executes with data already loaded (sweeps reuse one dataset for many runs).</summary>
     public static RunOutcome Execute(RunSpec spec, DataSplit data, string target, bool overwrite,
         IReadOnlyList<ITrainingObserver>? extraObservers, Action<string>? log, CancellationToken cancel)
@@ -59,11 +73,7 @@ public static class RunExecutor
         var writer = new RunWriter(partial, spec.CheckpointEpochs, spec.CheckpointSteps, metadata);
         try
         {
-            using var zooModel = spec.Mimo > 1
-                ? MimoModel.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Mimo, spec.Seed)
-                : ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
-            // --ghost-batch swaps BatchNorm layers for ghost ones with the same parameters and names.
-            using var model = spec.GhostBatch > 0 ? GhostBatchNorm.Install(zooModel, spec.GhostBatch) : zooModel;
+            using var model = CreateModel(spec, data);
             var observers = new List<ITrainingObserver> { writer };
             using var probes = ProbeLog.Open(spec, data, partial);
             if (probes != null) observers.Add(probes.Recorder);
