@@ -134,6 +134,19 @@ public class TechniqueTests
     }
 
     [Fact]
+    public void FineTuningHoldsTheFinalRateAndRewindingKeepsTheSchedule()
+    {
+        var cosine = new TrainerOptions { Schedule = ScheduleKind.Cosine, LearningRate = 0.1, Epochs = 2, BatchSize = 10, WarmupSteps = 3 };
+        // 100 examples, batch 10: 20 steps; the last step (19) of cosine to 0 has rate 0.1 · (1 + cos(π · 19/20)) / 2.
+        var ft = PruneExperiment.RetrainOptions(cosine, RetrainMode.FineTune, 100);
+        Assert.Equal(ScheduleKind.Constant, ft.Schedule);
+        Assert.Equal(0.1 * 0.5 * (1 + Math.Cos(Math.PI * 19 / 20.0)), ft.LearningRate, 15);
+        Assert.Equal(0, ft.WarmupSteps);
+        Assert.Same(cosine, PruneExperiment.RetrainOptions(cosine, RetrainMode.LrRewind, 100));
+        Assert.Same(cosine, PruneExperiment.RetrainOptions(cosine, RetrainMode.Rewind, 100));
+    }
+
+    [Fact]
     public void BatchNormOnlyChangesOnlyBatchNormParameters()
     {
         var data = Digits(64);
