@@ -20,6 +20,7 @@ public static class CommandCatalog
         yield return StudyCommands.Export();
         yield return BenchCommand.Create();
         yield return ReproduceCommand.Create();
+        yield return PruneCommand.Create();
         yield return VersionCommand.Create();
     }
 }

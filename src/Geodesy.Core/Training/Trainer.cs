@@ -1,5 +1,6 @@
 using Geodesy.Core.Data;
 using Geodesy.Core.Training.Regularizers;
+using Geodesy.Core.Training.Techniques;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -31,6 +32,7 @@ public static class Trainer
         using var optimizer = CreateOptimizer(model, options);
         using var shuffle = new torch.Generator((ulong)options.Seed);
         var objective = TrainingObjective.Start(options.Regularizers, n, train.NumClasses, dtype, options.Seed);
+        ParameterConstraints.Project(model, options.Constraints); // e.g. pruned weights are 0 from the start
         foreach (var o in observers) o.OnStart(model);
 
         long step = options.StartStep, seen = 0;
@@ -70,6 +72,7 @@ public static class Trainer
                     if (x.dtype != dtype) x = x.to_type(dtype);
                     var y = train.Labels.index_select(0, idx);
                     foreach (var o in observers) o.OnBatch(model, epoch, step, x, y, rate); // probes of the mini-batch
+                    if (options.BatchTransform is { } transform) (x, y) = transform.Apply(x, y); // e.g. MIMO member batches
                     optimizer.zero_grad();
                     var loss = objective.Loss(model, x, y, idx, step);
                     // float -> double is exact: the same value as converting on the tensor, one native call fewer.
@@ -78,6 +81,7 @@ public static class Trainer
                         return Finish(RunStatus.Diverged, $"loss became {batchLoss} at epoch {epoch}, step {step + 1} (learning rate {rate:G4}): training diverged");
                     loss.backward();
                     optimizer.step();
+                    ParameterConstraints.Project(model, options.Constraints);
                     seen += len;
                 }
                 step++;
@@ -125,7 +129,8 @@ public static class Trainer
     {
         var tr = Evaluation.Evaluate(model, data.Train, o.EvalBatchSize);
         var te = data.Test.Count > 0 ? Evaluation.Evaluate(model, data.Test, o.EvalBatchSize) : new Evaluation.LossAccuracy(double.NaN, double.NaN);
-        return new MetricsRow(epoch, step, rate, tr.Loss, tr.Accuracy, te.Loss, te.Accuracy, clock.Elapsed.TotalSeconds);
+        var extra = (model as IExtraMetrics)?.Evaluate(data, o.EvalBatchSize); // e.g. MIMO member vs ensemble accuracy
+        return new MetricsRow(epoch, step, rate, tr.Loss, tr.Accuracy, te.Loss, te.Accuracy, clock.Elapsed.TotalSeconds) { Extra = extra };
     }
 
     private static bool AllFinite(nn.Module model)
@@ -134,11 +139,15 @@ public static class Trainer
         return model.parameters().All(p => p.isfinite().all().item<bool>());
     }
 
-    private static optim.Optimizer CreateOptimizer(nn.Module<Tensor, Tensor> model, TrainerOptions o) => o.Optimizer switch
+    private static optim.Optimizer CreateOptimizer(nn.Module<Tensor, Tensor> model, TrainerOptions o)
     {
-        OptimizerKind.Sgd => optim.SGD(model.parameters(), o.LearningRate, weight_decay: o.WeightDecay),
-        OptimizerKind.Momentum => optim.SGD(model.parameters(), o.LearningRate, momentum: o.Momentum, weight_decay: o.WeightDecay),
-        OptimizerKind.Adam => optim.Adam(model.parameters(), o.LearningRate, weight_decay: o.WeightDecay),
-        _ => throw new InputException($"unknown optimizer {o.Optimizer}"),
-    };
+        var trainable = ParameterConstraints.Trainable(model, o.Constraints); // all parameters unless a constraint freezes some
+        return o.Optimizer switch
+        {
+            OptimizerKind.Sgd => optim.SGD(trainable, o.LearningRate, weight_decay: o.WeightDecay),
+            OptimizerKind.Momentum => optim.SGD(trainable, o.LearningRate, momentum: o.Momentum, weight_decay: o.WeightDecay),
+            OptimizerKind.Adam => optim.Adam(trainable, o.LearningRate, weight_decay: o.WeightDecay),
+            _ => throw new InputException($"unknown optimizer {o.Optimizer}"),
+        };
+    }
 }

@@ -1,3 +1,5 @@
+using Geodesy.Core.Training.Techniques;
+
 namespace Geodesy.Core.Training;
 
 public enum OptimizerKind { Sgd, Momentum, Adam }
@@ -45,6 +47,10 @@ public sealed record TrainerOptions
     /// Adam moments) starts fresh. With plain SGD and the run's own seed this reproduces the run.
     /// </summary>
     public long StartStep { get; init; }
+    /// <summary>Which parameters the optimizer may change and how (pruning masks, BN-only); none by default.</summary>
+    public IReadOnlyList<IParameterConstraint> Constraints { get; init; } = [];
+    /// <summary>Rewrites each training mini-batch before the loss (MIMO); none by default.</summary>
+    public IBatchTransform? BatchTransform { get; init; }
 
     /// <summary>Throws <see cref="InputException"/> for values that make no sense.</summary>
     public void Validate()

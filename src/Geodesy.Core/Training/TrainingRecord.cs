@@ -4,7 +4,11 @@ namespace Geodesy.Core.Training;
 public sealed record MetricsRow(
     int Epoch, long Step, double LearningRate,
     double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy,
-    double Seconds);
+    double Seconds)
+{
+    /// <summary>Metrics of the model's own (<see cref="Techniques.IExtraMetrics"/>), written as extra keys of the row; null for none.</summary>
+    public IReadOnlyDictionary<string, double>? Extra { get; init; }
+}
 
 /// <summary>
 /// The running mean of the last <paramref name="Batches"/> mini-batch losses, recorded by the trainer

@@ -25,17 +25,22 @@ public static class RunFiles
     public static string StepCheckpoint(long step) => Path.Combine(CheckpointFolder, $"step-{step:D7}.safetensors");
 
     /// <summary>One metrics row as the JSON line written to metrics.jsonl.</summary>
-    public static JsonObject ToJson(MetricsRow r) => new()
+    public static JsonObject ToJson(MetricsRow r)
     {
-        ["epoch"] = r.Epoch,
-        ["step"] = r.Step,
-        ["lr"] = r.LearningRate,
-        ["train_loss"] = Finite(r.TrainLoss),
-        ["train_accuracy"] = Finite(r.TrainAccuracy),
-        ["test_loss"] = Finite(r.TestLoss),
-        ["test_accuracy"] = Finite(r.TestAccuracy),
-        ["seconds"] = Math.Round(r.Seconds, 3),
-    };
+        var o = new JsonObject
+        {
+            ["epoch"] = r.Epoch,
+            ["step"] = r.Step,
+            ["lr"] = r.LearningRate,
+            ["train_loss"] = Finite(r.TrainLoss),
+            ["train_accuracy"] = Finite(r.TrainAccuracy),
+            ["test_loss"] = Finite(r.TestLoss),
+            ["test_accuracy"] = Finite(r.TestAccuracy),
+            ["seconds"] = Math.Round(r.Seconds, 3),
+        };
+        foreach (var (key, value) in r.Extra ?? new Dictionary<string, double>()) o[key] = Finite(value); // e.g. MIMO accuracies
+        return o;
+    }
 
     /// <summary>The key that marks a running-loss line of metrics.jsonl (those lines have no train_loss).</summary>
     public const string RunningLossKey = "running_train_loss";

@@ -4,8 +4,10 @@ using Geodesy.Core.Data;
 using Geodesy.Core.Interop;
 using Geodesy.Core.Models;
 using Geodesy.Core.Training;
+using Geodesy.Core.Training.Techniques;
 using Geodesy.Experiments.Specs;
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Geodesy.Experiments.Runs;
 
@@ -37,6 +39,27 @@ public static class RunExecutor
         return data;
     }
 
+    /// <summary>
+    /// The spec's network at initialization, with the training techniques that change the network:
+    /// --mimo (an M-input, M-head network) and --ghost-batch (BatchNorm layers swapped for ghost
+    /// ones with the same parameters and names). Parameter names are always the zoo's.
+    /// </summary>
+    public static nn.Module<Tensor, Tensor> CreateModel(RunSpec spec, DataSplit data)
+    {
+        var model = spec.Mimo > 1
+            ? MimoModel.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Mimo, spec.Seed)
+            : ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
+        if (spec.Init != "default") Initialization.Apply(model, spec.Seed, spec.Init);
+        if (spec.Dropout > 0)
+        {
+            ModelZoo.SetDropout(model, spec.Dropout);
+            // Dropout masks come from libtorch's global generator: seed it from the run, so a run's
+            // weights do not depend on what ran before it in the same process (a sweep worker).
+            torch.random.manual_seed(spec.Seed);
+        }
+        return spec.GhostBatch > 0 ? GhostBatchNorm.Install(model, spec.GhostBatch) : model;
+    }
+
     /// <summary>Executes with data already loaded (sweeps reuse one dataset for many runs).</summary>
     public static RunOutcome Execute(RunSpec spec, DataSplit data, string target, bool overwrite,
         IReadOnlyList<ITrainingObserver>? extraObservers, Action<string>? log, CancellationToken cancel)
@@ -58,15 +81,7 @@ public static class RunExecutor
         var writer = new RunWriter(partial, spec.CheckpointEpochs, spec.CheckpointSteps, metadata);
         try
         {
-            using var model = ModelZoo.Create(spec.Arch, data.Train.InputShape, data.Train.NumClasses, spec.Seed);
-            if (spec.Init != "default") Initialization.Apply(model, spec.Seed, spec.Init);
-            if (spec.Dropout > 0)
-            {
-                ModelZoo.SetDropout(model, spec.Dropout);
-                // Dropout masks come from libtorch's global generator: seed it from the run, so a run's
-                // weights do not depend on what ran before it in the same process (a sweep worker).
-                torch.random.manual_seed(spec.Seed);
-            }
+            using var model = CreateModel(spec, data);
             var observers = new List<ITrainingObserver> { writer };
             using var probes = ProbeLog.Open(spec, data, partial);
             if (probes != null) observers.Add(probes.Recorder);

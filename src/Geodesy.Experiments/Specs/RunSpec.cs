@@ -6,6 +6,7 @@ using Geodesy.Core.Training;
 using Geodesy.Core.Training.Probes;
 using Geodesy.Core.Training.Regularizers;
 using Geodesy.Core.Models;
+using Geodesy.Core.Training.Techniques;
 
 namespace Geodesy.Experiments.Specs;
 
@@ -111,6 +112,23 @@ public sealed record RunSpec
 
     [RunSetting("Initialization: default | identical-rows[:eps=E] (reduced feature diversity, Blumenfeld et al. 2020)", Example = "default")]
     public string Init { get; init; } = "default";
+    [RunSetting("Train only these parameters, the others frozen at init: all | bn (BatchNorm affine parameters only; Frankle et al. 2021)", OneOf = "all,bn")]
+    public string TrainOnly { get; init; } = "all";
+
+    [RunSetting("Ghost batch normalization: BatchNorm statistics per virtual batch of N examples in training (Hoffer et al. 2017; cnn/nin with bn=1); 0 = off", Min = 0)]
+    public int GhostBatch { get; init; }
+
+    [RunSetting("\"Train longer\" regime of Hoffer et al. 2017 relative to a reference batch B0: lr x sqrt(batch/B0), epochs x batch/B0 (docs/training-techniques.md)", Min = 1)]
+    public int? TrainLonger { get; init; }
+
+    [RunSetting("MIMO (Havasi et al. 2021): M inputs and M heads in one network, each head trained on its own examples, evaluated as the ensemble of the M members; 1 = off", Min = 1)]
+    public int Mimo { get; init; } = 1;
+
+    [RunSetting("MIMO batch repetition r: each mini-batch tiled r times before the members' shuffles", Min = 1)]
+    public int MimoBatchRepetition { get; init; } = 1;
+
+    [RunSetting("MIMO input repetition: fraction of each batch that all members share (the rest is shuffled per member)", Min = 0, Below = 1)]
+    public double MimoInputRepetition { get; init; }
 
     /// <summary>Every setting in declaration order: the one table the rest of this class reads.</summary>
     public static IReadOnlyList<RunSetting> Settings { get; } = RunSetting.Declared<RunSpec>();
@@ -132,7 +150,7 @@ public sealed record RunSpec
             "adam" => OptimizerKind.Adam,
             _ => throw new InputException($"--optimizer must be sgd, momentum or adam (got '{Optimizer}')"),
         },
-        LearningRate = Lr,
+        LearningRate = TrainingRegimes.TrainLongerRate(Lr, Batch, TrainLonger),
         Momentum = Momentum,
         WeightDecay = WeightDecay,
         BatchSize = Batch,
@@ -146,12 +164,14 @@ public sealed record RunSpec
         WarmupSteps = Warmup,
         StepEveryEpochs = StepEvery,
         StepGamma = StepGamma,
-        Epochs = Epochs,
+        Epochs = TrainingRegimes.TrainLongerEpochs(Epochs, Batch, TrainLonger),
         UntilLoss = UntilLoss,
-        MaxEpochs = MaxEpochs,
+        MaxEpochs = TrainingRegimes.TrainLongerEpochs(MaxEpochs, Batch, TrainLonger),
         LogEverySteps = LogEvery,
         Seed = Seed,
         Regularizers = Regularizers(),
+        Constraints = TrainOnly == "bn" ? [new BatchNormOnly()] : [],
+        BatchTransform = Mimo > 1 ? new MimoBatches(Mimo, MimoBatchRepetition, MimoInputRepetition, Seed) : null,
     };
 
     /// <summary>The regularizers of the objective, from the settings that are not off.</summary>
@@ -177,6 +197,9 @@ public sealed record RunSpec
             if (setting.Check(setting.Get(this)) is { } problem) throw new InputException(problem);
         foreach (var probe in Probe) ProbeSpec.Parse(probe); // one line naming the bad --probe value
         Initialization.ParseScheme(Init);
+        // The regularizers read one logit row and one label per example; MIMO's member batches have M of each.
+        if (Mimo > 1 && Regularizers().Count > 0)
+            throw new InputException("--mimo does not combine with --fisher-penalty, --elr, --label-smoothing, --margin-reg or --jacobian-reg");
         TrainerOptions.Validate(); // the trainer's own guard (the same rules; it also protects direct API use)
     }
 
