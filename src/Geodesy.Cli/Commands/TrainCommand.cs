@@ -17,9 +17,10 @@ public static class TrainCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing run folder" };
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
+        var tensorboard = new Option<string?>("--tensorboard") { Description = "Also write TensorBoard event files to DIR: training metrics, every probe's numbers, weight and gradient histograms after each epoch (docs/probes.md)" };
 
         var cmd = new Command("train", "Train a model and write a run folder: run.json, metrics.jsonl, init/final safetensors, checkpoints.");
-        foreach (var option in settings.All.Append(outDir).Append(overwrite).Append(threads).Append(json)) cmd.Options.Add(option);
+        foreach (var option in settings.All.Append(outDir).Append(overwrite).Append(threads).Append(json).Append(tensorboard)) cmd.Options.Add(option);
         cmd.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -35,8 +36,10 @@ public static class TrainCommand
             var dataSplit = RunExecutor.LoadData(spec);
             long stepsPerEpoch = (dataSplit.Train.Count + spec.Batch - 1) / spec.Batch;
             output.WriteLine($"training {spec.Arch} on {spec.Data} -> {target}");
+            using var board = parse.GetValue(tensorboard) is { } boardDir ? new Experiments.Reports.TensorBoardLog(boardDir) : null;
             var outcome = TrainingProgress.Run(output, "train", stepsPerEpoch * spec.TrainerOptions.EpochLimit, progress =>
-                RunExecutor.Execute(spec, dataSplit, full, parse.GetValue(overwrite), [progress], line => output.WriteLine(line), CancellationToken.None));
+                RunExecutor.Execute(spec, dataSplit, full, parse.GetValue(overwrite), board is null ? [progress] : [progress, board], line => output.WriteLine(line), CancellationToken.None));
+            if (board is not null) output.WriteLine($"TensorBoard events written to {board.FilePath}");
             var t = outcome.Training;
             (t.Status == RunStatus.Diverged ? parse.InvocationConfiguration.Error : output).WriteLine($"{t.Status.Name()}: {t.Message}");
             if (t.Final is { } f) output.WriteLine("final " + TrainingProgress.Describe(f));
