@@ -19,6 +19,8 @@ public static class CommandCatalog
         yield return StudyCommands.Report();
         yield return StudyCommands.Export();
         yield return BenchCommand.Create();
+        yield return PlotCommand.Create();
+        yield return CompareCommand.Create();
         yield return VersionCommand.Create();
     }
 }
