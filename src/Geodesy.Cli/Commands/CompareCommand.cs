@@ -28,8 +28,6 @@ public static class CompareCommand
             // Each model is evaluated on its own run's data (with its own normalization statistics).
             var sourceA = new ModelSource { Run = Existing(a, "RUN_A"), DType = TorchSharp.torch.ScalarType.Float64 }.Resolve();
             var sourceB = new ModelSource { Run = Existing(b, "RUN_B"), DType = TorchSharp.torch.ScalarType.Float64 }.Resolve();
-            if (sourceA.Arch != sourceB.Arch)
-                throw new InputException($"RUN_A is {sourceA.Arch} but RUN_B is {sourceB.Arch}: compare runs of one architecture");
             using var modelA = sourceA.Load();
             using var modelB = sourceB.Load();
             var r = RunComparison.Compute(modelA, modelB);

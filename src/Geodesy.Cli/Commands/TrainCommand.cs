@@ -36,7 +36,11 @@ public static class TrainCommand
             var dataSplit = RunExecutor.LoadData(spec);
             long stepsPerEpoch = (dataSplit.Train.Count + spec.Batch - 1) / spec.Batch;
             output.WriteLine($"training {spec.Arch} on {spec.Data} -> {target}");
-            using var board = parse.GetValue(tensorboard) is { } boardDir ? new Experiments.Reports.TensorBoardLog(boardDir) : null;
+            string? boardDir = parse.GetValue(tensorboard);
+            // The run folder is written under another name and renamed at the end: a folder inside it would be in the way.
+            if (boardDir is not null && (Path.GetFullPath(boardDir) + Path.DirectorySeparatorChar).StartsWith(full + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                throw new InputException($"--tensorboard '{boardDir}' is inside the run folder --out '{target}': give a folder outside it, e.g. runs/tb/NAME");
+            using var board = boardDir is null ? null : new Experiments.Reports.TensorBoardLog(boardDir);
             var outcome = TrainingProgress.Run(output, "train", stepsPerEpoch * spec.TrainerOptions.EpochLimit, progress =>
                 RunExecutor.Execute(spec, dataSplit, full, parse.GetValue(overwrite), board is null ? [progress] : [progress, board], line => output.WriteLine(line), CancellationToken.None));
             if (board is not null) output.WriteLine($"TensorBoard events written to {board.FilePath}");

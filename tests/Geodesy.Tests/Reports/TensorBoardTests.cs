@@ -180,11 +180,13 @@ public class TensorBoardTests
     }
 
     [Fact]
-    public void TensorBoardPathThatIsAFileIsAnInputError()
+    public void TensorBoardFolderThatIsAFileOrInsideTheRunIsAnInputError()
     {
         using var tmp = new TempDir();
         File.WriteAllText(tmp["tb"], "");
         AssertUsageError(RunCli("train", "--data", Data, "--arch", "mlp:6-8-3", "--epochs", "1", "--out", tmp["run"], "--tensorboard", tmp["tb"]), "--tensorboard");
+        AssertUsageError(RunCli("train", "--data", Data, "--arch", "mlp:6-8-3", "--epochs", "1", "--out", tmp["run"], "--tensorboard", tmp["run/tb"]), "inside the run folder");
+        Assert.False(Directory.Exists(tmp["run"]));
     }
 
     /// <summary>The golden check: Google's protobuf parser reads the same tags, steps and values (skipped without python3-protobuf).</summary>
