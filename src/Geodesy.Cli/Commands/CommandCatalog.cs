@@ -21,6 +21,8 @@ public static class CommandCatalog
         yield return BenchCommand.Create();
         yield return ReproduceCommand.Create();
         yield return PruneCommand.Create();
+        yield return PlotCommand.Create();
+        yield return CompareCommand.Create();
         yield return VersionCommand.Create();
     }
 }

@@ -17,9 +17,10 @@ public static class TrainCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing run folder" };
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
+        var tensorboard = new Option<string?>("--tensorboard") { Description = "Also write TensorBoard event files to DIR: training metrics, every probe's numbers, weight and gradient histograms after each epoch (docs/probes.md)" };
 
         var cmd = new Command("train", "Train a model and write a run folder: run.json, metrics.jsonl, init/final safetensors, checkpoints.");
-        foreach (var option in settings.All.Append(outDir).Append(overwrite).Append(threads).Append(json)) cmd.Options.Add(option);
+        foreach (var option in settings.All.Append(outDir).Append(overwrite).Append(threads).Append(json).Append(tensorboard)) cmd.Options.Add(option);
         cmd.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -35,8 +36,14 @@ public static class TrainCommand
             var dataSplit = RunExecutor.LoadData(spec);
             long stepsPerEpoch = (dataSplit.Train.Count + spec.Batch - 1) / spec.Batch;
             output.WriteLine($"training {spec.Arch} on {spec.Data} -> {target}");
+            string? boardDir = parse.GetValue(tensorboard);
+            // The run folder is written under another name and renamed at the end: a folder inside it would be in the way.
+            if (boardDir is not null && (Path.GetFullPath(boardDir) + Path.DirectorySeparatorChar).StartsWith(full + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                throw new InputException($"--tensorboard '{boardDir}' is inside the run folder --out '{target}': give a folder outside it, e.g. runs/tb/NAME");
+            using var board = boardDir is null ? null : new Experiments.Reports.TensorBoardLog(boardDir);
             var outcome = TrainingProgress.Run(output, "train", stepsPerEpoch * spec.TrainerOptions.EpochLimit, progress =>
-                RunExecutor.Execute(spec, dataSplit, full, parse.GetValue(overwrite), [progress], line => output.WriteLine(line), CancellationToken.None));
+                RunExecutor.Execute(spec, dataSplit, full, parse.GetValue(overwrite), board is null ? [progress] : [progress, board], line => output.WriteLine(line), CancellationToken.None));
+            if (board is not null) output.WriteLine($"TensorBoard events written to {board.FilePath}");
             var t = outcome.Training;
             (t.Status == RunStatus.Diverged ? parse.InvocationConfiguration.Error : output).WriteLine($"{t.Status.Name()}: {t.Message}");
             if (t.Final is { } f) output.WriteLine("final " + TrainingProgress.Describe(f));

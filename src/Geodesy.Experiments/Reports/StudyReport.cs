@@ -375,5 +375,5 @@ public static class StudyReport
         sb.Append("</table>");
     }
 
-    private static string Slug(string s) => new(s.Select(c => char.IsLetterOrDigit(c) ? c : '-').ToArray());
+    internal static string Slug(string s) => new(s.Select(c => char.IsLetterOrDigit(c) ? c : '-').ToArray());
 }

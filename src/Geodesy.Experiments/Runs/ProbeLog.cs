@@ -5,6 +5,12 @@ using Geodesy.Experiments.Specs;
 
 namespace Geodesy.Experiments.Runs;
 
+/// <summary>An observer that also wants each probe row as it is measured (e.g. the TensorBoard log).</summary>
+public interface IProbeRowObserver
+{
+    void OnProbeRow(ProbeRow row);
+}
+
 /// <summary>
 /// The probes of a run and their file: a <see cref="ProbeRecorder"/> whose rows are appended to
 /// DIR/probes.jsonl as they are measured (one JSON object per line, flushed each time).
@@ -15,19 +21,24 @@ public sealed class ProbeLog : IDisposable
     private readonly string _dir;
     private bool _disposed;
 
-    private ProbeLog(RunSpec spec, DataSplit data, string dir)
+    private ProbeLog(RunSpec spec, DataSplit data, string dir, IReadOnlyList<IProbeRowObserver> also)
     {
         _dir = dir;
         _file = new StreamWriter(Path.Combine(dir, RunFiles.Probes), append: false) { AutoFlush = true };
         Recorder = new ProbeRecorder(spec.Probe.Select(ProbeSpec.Parse), data.Train, spec.ProbeExamples, spec.Seed,
-            row => _file.WriteLine(ToJson(row).ToJsonString()), data.FlippedIndices);
+            row =>
+            {
+                _file.WriteLine(ToJson(row).ToJsonString());
+                foreach (var o in also) o.OnProbeRow(row);
+            }, data.FlippedIndices);
     }
 
     public ProbeRecorder Recorder { get; }
 
-    /// <summary>The log of the spec's probes in run folder <paramref name="dir"/>, or null when the spec has none.</summary>
-    public static ProbeLog? Open(RunSpec spec, DataSplit data, string dir) =>
-        spec.Probe.Length == 0 ? null : new ProbeLog(spec, data, dir);
+    /// <summary>The log of the spec's probes in run folder <paramref name="dir"/>, or null when the spec has none;
+    /// each row also goes to <paramref name="also"/>.</summary>
+    public static ProbeLog? Open(RunSpec spec, DataSplit data, string dir, IReadOnlyList<IProbeRowObserver>? also = null) =>
+        spec.Probe.Length == 0 ? null : new ProbeLog(spec, data, dir, also ?? []);
 
     /// <summary>{"probe", "step", "epoch", "value", ...the probe's own keys}; non-finite numbers are null.</summary>
     public static JsonObject ToJson(ProbeRow row)

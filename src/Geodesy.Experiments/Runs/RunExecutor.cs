@@ -83,7 +83,7 @@ public static class RunExecutor
         {
             using var model = CreateModel(spec, data);
             var observers = new List<ITrainingObserver> { writer };
-            using var probes = ProbeLog.Open(spec, data, partial);
+            using var probes = ProbeLog.Open(spec, data, partial, extraObservers?.OfType<IProbeRowObserver>().ToList());
             if (probes != null) observers.Add(probes.Recorder);
             if (extraObservers != null) observers.AddRange(extraObservers);
             log?.Invoke($"run {id[..12]}: {spec.Arch} on {data.Spec} ({data.Train.Count} train / {data.Test.Count} test), {ParameterVector.Count(model):N0} parameters");

@@ -33,11 +33,24 @@ public sealed class SweepSpec
     public string Measures { get; init; } = "all";
     /// <summary>Examples of the training set the measures are computed on (0 = all).</summary>
     public int MeasureExamples { get; init; }
+    /// <summary>Probes recorded while training every trial (--probe values); their final and peak values become measures (<see cref="ProbeMeasures"/>).</summary>
+    public string[] Probes { get; init; } = [];
+    /// <summary>The probe set of <see cref="Probes"/> (--probe-examples); null: the run default.</summary>
+    public int? ProbeExamples { get; init; }
 
     /// <summary>SHA-256 of the canonical spec: the sweep's id in the store.</summary>
     public string Id() => Provenance.Sha256Hex(Encoding.UTF8.GetBytes(ToJson().ToJsonString()));
 
-    public JsonObject ToJson() => new()
+    public JsonObject ToJson()
+    {
+        var o = SettingsJson();
+        // Only when given, so sweeps without probes keep their ids.
+        if (Probes.Length > 0) o["probes"] = new JsonArray(Probes.Select(p => (JsonNode)p).ToArray());
+        if (ProbeExamples is int n) o["probe_examples"] = n;
+        return o;
+    }
+
+    private JsonObject SettingsJson() => new()
     {
         ["name"] = Name,
         ["base"] = Base.DeepClone(),
@@ -100,6 +113,8 @@ public sealed class SweepSpec
             }
         }
         json["seed"] = seed;
+        if (Probes.Length > 0) json["probe"] = new JsonArray(Probes.Select(p => (JsonNode)p).ToArray());
+        if (ProbeExamples is int probeExamples) json["probe_examples"] = probeExamples;
         if (Seeds.Length > 1) hparams["seed"] = seed.ToString(CultureInfo.InvariantCulture);
         var spec = RunSpec.FromJson(json);
         spec.Validate();
@@ -125,7 +140,7 @@ public sealed class SweepSpec
         {
             throw new InputException($"{source}: invalid YAML at line {e.Start.Line}: {e.Message}");
         }
-        var known = new HashSet<string> { "name", "base", "grid", "random", "seeds", "measures", "measure_examples" };
+        var known = new HashSet<string> { "name", "base", "grid", "random", "seeds", "measures", "measure_examples", "probes", "probe_examples" };
         foreach (var key in root.Children.Keys)
             if (!known.Contains(Scalar(key, source))) throw new InputException($"{source}: unknown key '{Scalar(key, source)}' (expected {string.Join(", ", known)})");
 
@@ -164,11 +179,23 @@ public sealed class SweepSpec
         string measures = root.Children.TryGetValue(new YamlScalarNode("measures"), out var me) ? Scalar(me, source) : "all";
         int measureExamples = root.Children.TryGetValue(new YamlScalarNode("measure_examples"), out var mx)
             ? (int)(Number(ToJson(mx, source), source, "measure_examples") ?? 0) : 0;
+        string[] probes = [];
+        if (root.Children.TryGetValue(new YamlScalarNode("probes"), out var pr))
+        {
+            if (ToJson(pr, source) is not JsonArray pa || pa.Any(p => p is not JsonValue v || !v.TryGetValue<string>(out _)))
+                throw new InputException($"{source}: 'probes' must be a list of probe values such as fisher-trace@every=10 (docs/probes.md)");
+            probes = pa.Select(p => (string)p!).ToArray();
+            if (baseJson.ContainsKey("probe")) throw new InputException($"{source}: give the probes either in 'probes' or in base.probe, not both");
+        }
+        int? probeExamples = root.Children.TryGetValue(new YamlScalarNode("probe_examples"), out var pe)
+            ? (int)(Number(ToJson(pe, source), source, "probe_examples") ?? 0) : null;
+        if (probeExamples is not null && probes.Length == 0) throw new InputException($"{source}: 'probe_examples' needs a 'probes' list");
         var spec = new SweepSpec
         {
             Name = root.Children.TryGetValue(new YamlScalarNode("name"), out var n) ? Scalar(n, source) : "sweep",
             Base = baseJson, Grid = grid, RandomCount = randomCount, RandomSeed = randomSeed, Random = random,
             Seeds = seeds, Measures = measures, MeasureExamples = measureExamples,
+            Probes = probes, ProbeExamples = probeExamples,
         };
         try
         {

@@ -183,7 +183,8 @@ public sealed class SweepWorker(IExperimentStore store, string? sweepId, string 
         RunSpec spec, DataSplit data, string dir, IReadOnlyList<MetricsRow> rows, string trialId, CancellationToken cancel)
     {
         var settings = MeasureSettings();
-        var result = new List<MeasureRecord>();
+        // The probes recorded while training (if any) are measures of the run too.
+        var result = ProbeMeasures.FromRun(dir).ToList();
         if (settings.Measures is "none" or "") return result;
         using var scope = NewDisposeScope();
         // The run folder supplies everything, by the rule every verb uses (its data are loaded already).

@@ -59,6 +59,10 @@ public class SweepSpecTests
     [InlineData("grid: { lr: [] }", "non-empty list")]
     [InlineData("base: { lr: -1 }", "--lr")]
     [InlineData("random: { count: 2, params: { lr: { gaussian: [0, 1] } } }", "unknown distribution")]
+    [InlineData("probes: weights", "list of probe values")]
+    [InlineData("probes: [\"bogus\"]", "unknown probe 'bogus'")]
+    [InlineData("probe_examples: 10", "needs a 'probes' list")]
+    [InlineData("base: { probe: [\"nc1\"] }\nprobes: [\"weights\"]", "not both")]
     public void MalformedSpecsGiveClearErrors(string yaml, string expected)
     {
         var e = Assert.Throws<InputException>(() => SweepSpec.Parse(yaml, "s.yaml"));
