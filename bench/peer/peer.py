@@ -422,9 +422,108 @@ def send(obj):
     sys.stdout.flush()
 
 
+# ---------------------------------------------------------------------------------------------
+# Peak memory: each job in a process of its own, measured by its parent.
+
+
+def pyhessian_dataloader_product(model, batches, params, v):
+    """PyHessian's dataloader_hv_product(): per batch a forward, the gradient with create_graph, its
+    product with v (graph freed), weighted by the batch size; the mean over the data."""
+    total = [torch.zeros(p.size()) for p in params]
+    count = 0
+    for x, y in batches:
+        model.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward(create_graph=True)
+        # get_params_grad(): `grad + 0.` copies, so the zero_grad() below (in place) keeps its graph.
+        grads = [p.grad + 0.0 if p.grad is not None else torch.zeros_like(p) for p in params]
+        model.zero_grad()
+        hv = torch.autograd.grad(grads, params, grad_outputs=v, only_inputs=True, retain_graph=False)
+        total = [t + h * float(x.shape[0]) + 0.0 for t, h in zip(total, hv)]
+        count += x.shape[0]
+    total = [t / float(count) for t in total]
+    return dot(total, v).item(), total
+
+
+def memory_job(job_path, result_path):
+    """The curvature job of the peak-memory pair: PyHessian's eigenvalues(top_n) and trace() in its
+    full-dataset mode (batches of the job's batch size, so one batch's graph at a time, as Geodesy
+    streams), on the cnn and the job's digits; writes the answers to result_path."""
+    folder = os.path.dirname(os.path.abspath(job_path))
+    with open(job_path) as f:
+        spec = json.load(f)["memory"]
+    torch.set_num_threads(int(spec["threads"]))
+    model, _ = build_model(spec["arch"])
+    model.load_state_dict(read_safetensors(os.path.join(folder, spec["weights"])), strict=True)
+    model.eval()
+    params = [p for p in model.parameters()]
+    x, y = load_npy(folder, spec["inputs"]), load_npy(folder, spec["labels"])
+    b = int(spec["batch"])
+    batches = [(x[s:s + b], y[s:s + b]) for s in range(0, x.shape[0], b)]
+    torch.manual_seed(spec["seed"])
+    t = time.perf_counter()
+    products = 0
+    eigenvalues, eigenvectors = [], []
+    while len(eigenvalues) < spec["k"]:  # PyHessian eigenvalues(maxIter, tol, top_n)
+        eigenvalue = None
+        v = normalized([torch.randn(p.size()) for p in params])
+        for _ in range(spec["max_iter"]):
+            for u in eigenvectors:
+                c = dot(v, u)
+                v = [a - c * q for a, q in zip(v, u)]
+            v = normalized(v)
+            tmp, hv = pyhessian_dataloader_product(model, batches, params, v)
+            products += 1
+            v = normalized(hv)
+            if eigenvalue is None:
+                eigenvalue = tmp
+            elif abs(eigenvalue - tmp) / (abs(eigenvalue) + 1e-6) < spec["tol"]:
+                break
+            else:
+                eigenvalue = tmp
+        eigenvalues.append(eigenvalue)
+        eigenvectors.append(v)
+    samples, trace = [], 0.0
+    for _ in range(spec["trace_max_iter"]):  # PyHessian trace(maxIter, tol)
+        v = [torch.randint_like(p, high=2) for p in params]
+        for vi in v:
+            vi[vi == 0] = -1
+        _, hv = pyhessian_dataloader_product(model, batches, params, v)
+        products += 1
+        samples.append(dot(hv, v).item())
+        if abs(np.mean(samples) - trace) / (abs(trace) + 1e-6) < spec["tol"]:
+            break
+        trace = np.mean(samples)
+    result = {"top_eigenvalues": eigenvalues, "trace": float(np.mean(samples)), "trace_probes": len(samples),
+              "matvecs": products, "seconds": time.perf_counter() - t}
+    with open(result_path, "w") as f:
+        json.dump(result, f)
+    return 0
+
+
+def peak_memory(command):
+    """Runs command as a child and prints one JSON line: its exit code, wall seconds and peak
+    resident memory (ru_maxrss of the waited-for child, kB on Linux) and its last stderr line."""
+    import resource
+    import subprocess
+    t = time.perf_counter()
+    done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seconds = time.perf_counter() - t
+    lines = [line for line in done.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    send({"exit_code": done.returncode, "seconds": seconds,
+          "peak_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+          "last_stderr": lines[-1] if lines else None})
+    return 0
+
+
 def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == "peak-memory":
+        return peak_memory(sys.argv[2:])
+    if len(sys.argv) == 4 and sys.argv[1] == "memory-job":
+        return memory_job(sys.argv[2], sys.argv[3])
     if len(sys.argv) != 2:
-        sys.stderr.write("usage: peer.py JOB.json (started by `geodesy bench peer`)\n")
+        sys.stderr.write("usage: peer.py JOB.json | peer.py memory-job JOB.json RESULT.json | peer.py peak-memory COMMAND...\n"
+                         "(started by `geodesy bench peer`)\n")
         return 2
     try:
         ctx = Context(sys.argv[1])
