@@ -83,16 +83,8 @@ public static class PeerMemory
         };
     }
 
-    private static double? Difference(JsonObject g, JsonObject p, string key, AgreementKind kind)
-    {
-        static double[]? Numbers(JsonNode? n) => n switch
-        {
-            JsonArray a => a.Select(x => x!.GetValue<double>()).ToArray(),
-            JsonValue v => [v.GetValue<double>()],
-            _ => null,
-        };
-        return Numbers(g[key]) is { } a && Numbers(p[key]) is { } b ? PeerPair.RelativeDifference(a, b, kind) : null;
-    }
+    private static double? Difference(JsonObject g, JsonObject p, string key, AgreementKind kind) =>
+        PeerPair.Numbers(g[key]) is { } a && PeerPair.Numbers(p[key]) is { } b ? PeerPair.RelativeDifference(a, b, kind) : null;
 
     /// <summary>One line for the summary printed with the pairs.</summary>
     public static string SummaryLine(JsonObject memory) => string.Create(CultureInfo.InvariantCulture,

@@ -87,7 +87,8 @@ public sealed class PeerPair
         return worst;
     }
 
-    private static double[]? Numbers(JsonNode? node) => node switch
+    /// <summary>A number or an array of numbers as doubles (null otherwise).</summary>
+    internal static double[]? Numbers(JsonNode? node) => node switch
     {
         JsonValue v when v.TryGetValue(out double d) => [d],
         JsonArray a when a.All(x => x is JsonValue xv && xv.TryGetValue(out double _)) => a.Select(x => x!.GetValue<double>()).ToArray(),
