@@ -11,6 +11,11 @@ and reads one JSON line back per request: {"item": ..., "ms": ..., "detail": {..
 {"error": "..."} before exiting with status 1. The first line written is
 {"ready": true, "libraries": {...}} once the data and models are loaded.
 
+Two more modes serve the peak-memory pair, each job in a process of its own:
+`peer.py memory-job JOB.json RESULT.json` runs PyHessian's eigenvalues() and trace() on the cnn in
+its full-dataset mode, and `peer.py peak-memory COMMAND...` runs COMMAND as its only child and
+prints {"exit_code", "seconds", "peak_rss_kb" (ru_maxrss of that child), "last_stderr"}.
+
 The work mirrors what Geodesy does for the same item (see PeerBenchmark.cs); the curvature items
 follow PyHessian (Yao, Gholami, Keutzer & Mahoney 2020, github.com/amirgholami/PyHessian,
 pyhessian/hessian.py): its power iteration with deflation (eigenvalues(), maxIter=100, tol=1e-3)
@@ -22,9 +27,32 @@ files are read by the small reader below, so the `safetensors` package is not ne
 
 import json
 import os
+import resource
 import struct
+import subprocess
 import sys
 import time
+
+
+# ---------------------------------------------------------------------------------------------
+# Peak memory of one job, needs only the standard library (so the parent holds no torch itself).
+
+
+def peak_memory(command):
+    """Runs command as a child and prints one JSON line: its exit code, wall seconds and peak
+    resident memory (ru_maxrss of the waited-for child, kB on Linux) and its last stderr line."""
+    t = time.perf_counter()
+    done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seconds = time.perf_counter() - t
+    lines = [line for line in done.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    sys.stdout.write(json.dumps({"exit_code": done.returncode, "seconds": seconds,
+                                 "peak_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                                 "last_stderr": lines[-1] if lines else None}) + "\n")
+    return 0
+
+
+if __name__ == "__main__" and len(sys.argv) >= 3 and sys.argv[1] == "peak-memory":
+    sys.exit(peak_memory(sys.argv[2:]))
 
 try:
     import numpy as np
@@ -501,24 +529,7 @@ def memory_job(job_path, result_path):
     return 0
 
 
-def peak_memory(command):
-    """Runs command as a child and prints one JSON line: its exit code, wall seconds and peak
-    resident memory (ru_maxrss of the waited-for child, kB on Linux) and its last stderr line."""
-    import resource
-    import subprocess
-    t = time.perf_counter()
-    done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    seconds = time.perf_counter() - t
-    lines = [line for line in done.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
-    send({"exit_code": done.returncode, "seconds": seconds,
-          "peak_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-          "last_stderr": lines[-1] if lines else None})
-    return 0
-
-
 def main():
-    if len(sys.argv) >= 3 and sys.argv[1] == "peak-memory":
-        return peak_memory(sys.argv[2:])
     if len(sys.argv) == 4 and sys.argv[1] == "memory-job":
         return memory_job(sys.argv[2], sys.argv[3])
     if len(sys.argv) != 2:

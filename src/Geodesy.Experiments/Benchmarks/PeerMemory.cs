@@ -43,7 +43,8 @@ public static class PeerMemory
             "--json", geodesyJson,
         ];
         log($"peer: peak memory, geodesy curvature --top-k {options.K} --trace on {PeerBenchOptions.CnnArch}, {options.MemoryExamples} digits (own process)");
-        var g = PeakMemory(options, folder, curvature, removeOpenBlasVariables: false);
+        string script = Path.Combine(folder, "peer.py");
+        var g = PeakMemory(options.Python, script, curvature, options.ItemTimeout, removeOpenBlasVariables: false);
         var geodesy = Side(g, "geodesy " + string.Join(' ', curvature.Skip(command.Count).Select(a => a.Contains('/') ? Path.GetFileName(a) : a)));
         if (ReadJson(geodesyJson)?["matrices"]?["hessian"] is JsonObject hessian)
         {
@@ -53,9 +54,9 @@ public static class PeerMemory
         }
 
         string pythonJson = Path.Combine(folder, "memory-pytorch.json");
-        string script = Path.Combine(folder, "peer.py");
         log($"peer: peak memory, PyHessian eigenvalues(top_n={options.K}) + trace() on {PeerBenchOptions.CnnArch}, {options.MemoryExamples} digits (own process)");
-        var p = PeakMemory(options, folder, [options.Python, script, "memory-job", jobPath, pythonJson], removeOpenBlasVariables: !options.KeepOpenBlasEnvironment);
+        var p = PeakMemory(options.Python, script, [options.Python, script, "memory-job", jobPath, pythonJson], options.ItemTimeout,
+            removeOpenBlasVariables: !options.KeepOpenBlasEnvironment);
         var pytorch = Side(p, "peer.py memory-job (PyHessian eigenvalues() + trace(), full-dataset mode)");
         if (ReadJson(pythonJson) is JsonObject answers)
             foreach (var key in new[] { "top_eigenvalues", "trace", "trace_probes", "matvecs" }) pytorch[key] = answers[key]?.DeepClone();
@@ -91,7 +92,8 @@ public static class PeerMemory
         $"peak_rss_curvature_cnn: geodesy {memory["geodesy_peak_rss_mb"]} MB, pytorch {memory["pytorch_peak_rss_mb"]} MB, ratio {memory["peak_rss_ratio"]} " +
         $"({memory["examples"]} digits; seconds: geodesy {memory["geodesy"]?["seconds"]}, pytorch {memory["pytorch"]?["seconds"]})");
 
-    private readonly record struct Measured(double PeakKb, double Seconds);
+    /// <summary>A job's peak resident memory (kB) and wall seconds.</summary>
+    public readonly record struct Measured(double PeakKb, double Seconds);
 
     private static JsonObject Side(Measured m, string command) => new()
     {
@@ -100,26 +102,30 @@ public static class PeerMemory
         ["seconds"] = Math.Round(m.Seconds, 2),
     };
 
-    /// <summary>Runs <paramref name="command"/> under `peer.py peak-memory`; fails with the child's last stderr line.</summary>
-    private static Measured PeakMemory(PeerBenchOptions options, string folder, IReadOnlyList<string> command, bool removeOpenBlasVariables)
+    /// <summary>
+    /// Runs <paramref name="command"/> as the only child of `python peer.py peak-memory` (standard
+    /// library only) and returns the child's ru_maxrss; fails with the child's last stderr line.
+    /// </summary>
+    public static Measured PeakMemory(string python, string script, IReadOnlyList<string> command, TimeSpan timeout, bool removeOpenBlasVariables)
     {
-        var psi = new ProcessStartInfo(options.Python)
+        var psi = new ProcessStartInfo(python)
         {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = folder,
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(Path.GetFullPath(script))!,
         };
-        psi.ArgumentList.Add(Path.Combine(folder, "peer.py"));
+        psi.ArgumentList.Add(script);
         psi.ArgumentList.Add("peak-memory");
         foreach (var a in command) psi.ArgumentList.Add(a);
         psi.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
         if (removeOpenBlasVariables)
             foreach (var name in PythonPeer.RemovedVariables) psi.Environment.Remove(name);
-        using var process = Process.Start(psi) ?? throw new ComputationException($"could not start '{options.Python}'");
+        using var process = Process.Start(psi) ?? throw new ComputationException($"could not start '{python}'");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(options.ItemTimeout))
+        if (!process.WaitForExit(timeout))
         {
             process.Kill(entireProcessTree: true);
-            throw new ComputationException($"bench peer: the peak-memory job '{string.Join(' ', command)}' did not finish within {options.ItemTimeout.TotalMinutes:F0} min");
+            throw new ComputationException($"bench peer: the peak-memory job '{string.Join(' ', command)}' did not finish within {timeout.TotalMinutes:F0} min");
         }
         var line = stdout.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault();
         JsonObject? reply = null;
