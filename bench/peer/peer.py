@@ -11,6 +11,11 @@ and reads one JSON line back per request: {"item": ..., "ms": ..., "detail": {..
 {"error": "..."} before exiting with status 1. The first line written is
 {"ready": true, "libraries": {...}} once the data and models are loaded.
 
+Two more modes serve the peak-memory pair, each job in a process of its own:
+`peer.py memory-job JOB.json RESULT.json` runs PyHessian's eigenvalues() and trace() on the cnn in
+its full-dataset mode, and `peer.py peak-memory COMMAND...` runs COMMAND as its only child and
+prints {"exit_code", "seconds", "peak_rss_kb" (ru_maxrss of that child), "last_stderr"}.
+
 The work mirrors what Geodesy does for the same item (see PeerBenchmark.cs); the curvature items
 follow PyHessian (Yao, Gholami, Keutzer & Mahoney 2020, github.com/amirgholami/PyHessian,
 pyhessian/hessian.py): its power iteration with deflation (eigenvalues(), maxIter=100, tol=1e-3)
@@ -22,9 +27,32 @@ files are read by the small reader below, so the `safetensors` package is not ne
 
 import json
 import os
+import resource
 import struct
+import subprocess
 import sys
 import time
+
+
+# ---------------------------------------------------------------------------------------------
+# Peak memory of one job, needs only the standard library (so the parent holds no torch itself).
+
+
+def peak_memory(command):
+    """Runs command as a child and prints one JSON line: its exit code, wall seconds and peak
+    resident memory (ru_maxrss of the waited-for child, kB on Linux) and its last stderr line."""
+    t = time.perf_counter()
+    done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seconds = time.perf_counter() - t
+    lines = [line for line in done.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    sys.stdout.write(json.dumps({"exit_code": done.returncode, "seconds": seconds,
+                                 "peak_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                                 "last_stderr": lines[-1] if lines else None}) + "\n")
+    return 0
+
+
+if __name__ == "__main__" and len(sys.argv) >= 3 and sys.argv[1] == "peak-memory":
+    sys.exit(peak_memory(sys.argv[2:]))
 
 try:
     import numpy as np
@@ -422,9 +450,91 @@ def send(obj):
     sys.stdout.flush()
 
 
+# ---------------------------------------------------------------------------------------------
+# Peak memory: each job in a process of its own, measured by its parent.
+
+
+def pyhessian_dataloader_product(model, batches, params, v):
+    """PyHessian's dataloader_hv_product(): per batch a forward, the gradient with create_graph, its
+    product with v (graph freed), weighted by the batch size; the mean over the data."""
+    total = [torch.zeros(p.size()) for p in params]
+    count = 0
+    for x, y in batches:
+        model.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward(create_graph=True)
+        # get_params_grad(): `grad + 0.` copies, so the zero_grad() below (in place) keeps its graph.
+        grads = [p.grad + 0.0 if p.grad is not None else torch.zeros_like(p) for p in params]
+        model.zero_grad()
+        hv = torch.autograd.grad(grads, params, grad_outputs=v, only_inputs=True, retain_graph=False)
+        total = [t + h * float(x.shape[0]) + 0.0 for t, h in zip(total, hv)]
+        count += x.shape[0]
+    total = [t / float(count) for t in total]
+    return dot(total, v).item(), total
+
+
+def memory_job(job_path, result_path):
+    """The curvature job of the peak-memory pair: PyHessian's eigenvalues(top_n) and trace() in its
+    full-dataset mode (batches of the job's batch size, so one batch's graph at a time, as Geodesy
+    streams), on the cnn and the job's digits; writes the answers to result_path."""
+    folder = os.path.dirname(os.path.abspath(job_path))
+    with open(job_path) as f:
+        spec = json.load(f)["memory"]
+    torch.set_num_threads(int(spec["threads"]))
+    model, _ = build_model(spec["arch"])
+    model.load_state_dict(read_safetensors(os.path.join(folder, spec["weights"])), strict=True)
+    model.eval()
+    params = [p for p in model.parameters()]
+    x, y = load_npy(folder, spec["inputs"]), load_npy(folder, spec["labels"])
+    b = int(spec["batch"])
+    batches = [(x[s:s + b], y[s:s + b]) for s in range(0, x.shape[0], b)]
+    torch.manual_seed(spec["seed"])
+    t = time.perf_counter()
+    products = 0
+    eigenvalues, eigenvectors = [], []
+    while len(eigenvalues) < spec["k"]:  # PyHessian eigenvalues(maxIter, tol, top_n)
+        eigenvalue = None
+        v = normalized([torch.randn(p.size()) for p in params])
+        for _ in range(spec["max_iter"]):
+            for u in eigenvectors:
+                c = dot(v, u)
+                v = [a - c * q for a, q in zip(v, u)]
+            v = normalized(v)
+            tmp, hv = pyhessian_dataloader_product(model, batches, params, v)
+            products += 1
+            v = normalized(hv)
+            if eigenvalue is None:
+                eigenvalue = tmp
+            elif abs(eigenvalue - tmp) / (abs(eigenvalue) + 1e-6) < spec["tol"]:
+                break
+            else:
+                eigenvalue = tmp
+        eigenvalues.append(eigenvalue)
+        eigenvectors.append(v)
+    samples, trace = [], 0.0
+    for _ in range(spec["trace_max_iter"]):  # PyHessian trace(maxIter, tol)
+        v = [torch.randint_like(p, high=2) for p in params]
+        for vi in v:
+            vi[vi == 0] = -1
+        _, hv = pyhessian_dataloader_product(model, batches, params, v)
+        products += 1
+        samples.append(dot(hv, v).item())
+        if abs(np.mean(samples) - trace) / (abs(trace) + 1e-6) < spec["tol"]:
+            break
+        trace = np.mean(samples)
+    result = {"top_eigenvalues": eigenvalues, "trace": float(np.mean(samples)), "trace_probes": len(samples),
+              "matvecs": products, "seconds": time.perf_counter() - t}
+    with open(result_path, "w") as f:
+        json.dump(result, f)
+    return 0
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "memory-job":
+        return memory_job(sys.argv[2], sys.argv[3])
     if len(sys.argv) != 2:
-        sys.stderr.write("usage: peer.py JOB.json (started by `geodesy bench peer`)\n")
+        sys.stderr.write("usage: peer.py JOB.json | peer.py memory-job JOB.json RESULT.json | peer.py peak-memory COMMAND...\n"
+                         "(started by `geodesy bench peer`)\n")
         return 2
     try:
         ctx = Context(sys.argv[1])

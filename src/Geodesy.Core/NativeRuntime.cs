@@ -49,6 +49,38 @@ public static class NativeRuntime
     }
 
     /// <summary>
+    /// Below this many elements the solvers' own vector work (reorthogonalization against a Krylov
+    /// basis) runs on one thread: 2 threads save microseconds on it but pay an OpenMP wake-up per
+    /// operation, because the workers went to sleep during the product before (short spin, above).
+    /// On mlp:784-32-32-10 (26,506 parameters) that wake-up was most of the Lanczos loop's time.
+    /// </summary>
+    public const long SerialBelowElements = 1L << 22;
+
+    /// <summary>
+    /// Runs the operations until Dispose on one libtorch thread when the work touches fewer than
+    /// <see cref="SerialBelowElements"/> elements and more threads are set; restores the count after.
+    /// Results differ from the threaded ones only by summation order.
+    /// </summary>
+    public static SerialScope SerialIfSmall(long elements) => new(elements < SerialBelowElements ? TorchSharp.torch.get_num_threads() : 1);
+
+    /// <summary>The thread count to restore (1: nothing was changed).</summary>
+    public readonly struct SerialScope : IDisposable
+    {
+        private readonly int _restore;
+
+        internal SerialScope(int restore)
+        {
+            _restore = restore;
+            if (restore > 1) TorchSharp.torch.set_num_threads(1);
+        }
+
+        public void Dispose()
+        {
+            if (_restore > 1) TorchSharp.torch.set_num_threads(_restore);
+        }
+    }
+
+    /// <summary>
     /// glibc serves every allocation above 128 KiB-32 MiB with a fresh mmap and hands freed memory
     /// back to the kernel, so each new activation pays page faults again; in a virtual machine that reports
     /// free pages to its host these are very slow (a ReLU over a 50 MB CNN activation: 26 ms, 9 ms

@@ -213,11 +213,16 @@ public static class BenchCommand
         var python = new Option<string>("--python") { Description = "Python interpreter with Debian's python3-torch", DefaultValueFactory = _ => "/usr/bin/python3" };
         var reps = new Option<int>("--reps") { Description = "Timed repetitions per round of the gradient and product items", DefaultValueFactory = _ => 20 };
         var workDir = new Option<string?>("--work-dir") { Description = "Keep the files handed to Python (digits, weights, job) in DIR (default: a temporary folder)" };
+        var memoryExamples = new Option<int>("--memory-examples")
+        {
+            Description = "Digits of the peak-memory pair (top-10 eigenvalues and trace of the cnn, each side in its own process); 0 skips it",
+            DefaultValueFactory = _ => 2000,
+        };
         var keepOpenBlas = new Option<bool>("--keep-openblas-env") { Description = "Pass OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE on to Python (default: removed, so OpenBLAS picks its own kernel)" };
         var threads = CommonOptions.Threads();
         var seed = CommonOptions.Seed();
         var json = CommonOptions.Json();
-        foreach (var o in new Option[] { rounds, items, python, reps, workDir, keepOpenBlas, threads, seed, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { rounds, items, python, reps, workDir, keepOpenBlas, threads, seed, json, memoryExamples }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             CommonOptions.ApplyThreads(parse.GetValue(threads));
@@ -227,6 +232,7 @@ public static class BenchCommand
                 Rounds = parse.GetValue(rounds), Threads = TorchSharp.torch.get_num_threads(), Seed = parse.GetValue(seed),
                 Python = parse.GetValue(python)!, Reps = parse.GetValue(reps), WorkDir = parse.GetValue(workDir),
                 KeepOpenBlasEnvironment = parse.GetValue(keepOpenBlas),
+                MemoryExamples = parse.GetValue(memoryExamples), GeodesyCommand = ThisGeodesy(),
                 Items = parse.GetValue(items) is { } list
                     ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     : PeerItems.All.Select(i => i.Name).ToArray(),
@@ -237,7 +243,7 @@ public static class BenchCommand
             var r = PeerBenchmark.Run(options, line => parse.InvocationConfiguration.Error.WriteLine(line));
             // With --json - the document alone goes to stdout.
             var summary = parse.GetValue(json) == "-" ? parse.InvocationConfiguration.Error : output;
-            foreach (var line in PeerReport.SummaryLines(r.Pairs)) summary.WriteLine("bench peer " + line);
+            foreach (var line in r.SummaryLines()) summary.WriteLine("bench peer " + line);
             if (parse.GetValue(json) is not { } destination) return GeodesyCli.ExitOk;
             report.Root["benchmark"] = "peer";
             r.AddTo(report.Root);
@@ -251,6 +257,15 @@ public static class BenchCommand
             return GeodesyCli.ExitOk;
         });
         return cmd;
+    }
+
+    /// <summary>The command that starts this program again: the apphost, or `dotnet geodesy.dll`.</summary>
+    private static string[] ThisGeodesy()
+    {
+        string process = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
+        return Path.GetFileNameWithoutExtension(process) == "dotnet"
+            ? [process, typeof(BenchCommand).Assembly.Location]
+            : [process];
     }
 
     private static (Renamed<int> Examples, Option<int> Reps, Option<int> Warmup) TimingOptionsOf(Command cmd)

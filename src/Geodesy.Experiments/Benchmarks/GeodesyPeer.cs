@@ -46,7 +46,9 @@ public sealed class GeodesyPeer : IDisposable
             _vector = randn([_mlpProblem.Dimension], generator: generator);
             _vector.div_(_vector.norm());
         }
-        if (options.Items.Contains(PeerItems.EigenCnn))
+        if (options.MemoryExamples > _full.Train.Count)
+            throw new InputException($"--memory-examples {options.MemoryExamples} is more than the {_full.Train.Count} training digits");
+        if (options.Items.Contains(PeerItems.EigenCnn) || options.MemoryExamples > 0)
         {
             log($"peer: training {PeerBenchOptions.CnnArch} for {options.CnnTrainEpochs} epoch(s) (the cnn item's weights)");
             _cnn = Trained(PeerBenchOptions.CnnArch, options.CnnTrainEpochs);
@@ -60,6 +62,8 @@ public sealed class GeodesyPeer : IDisposable
     public long CurvatureParameters => _mlpProblem.Dimension;
     public long? CnnParameters => _cnnProblem?.Dimension;
     public string DataSha256 => _full.Sha256;
+    /// <summary>The cnn's weights as written by <see cref="WriteFiles"/> (null before, or without a cnn).</summary>
+    public string? CnnWeightsPath { get; private set; }
 
     private nn.Module<Tensor, Tensor> Trained(string arch, int epochs)
     {
@@ -106,8 +110,16 @@ public sealed class GeodesyPeer : IDisposable
         };
         if (_cnn is not null)
         {
-            SafeTensors.SaveModel(_cnn, Path.Combine(folder, "cnn.safetensors"));
-            job["cnn"] = CurvatureJob(PeerBenchOptions.CnnArch, "cnn.safetensors", withVector: false);
+            CnnWeightsPath = Path.Combine(folder, "cnn.safetensors");
+            SafeTensors.SaveModel(_cnn, CnnWeightsPath);
+            if (_options.Items.Contains(PeerItems.EigenCnn)) job["cnn"] = CurvatureJob(PeerBenchOptions.CnnArch, "cnn.safetensors", withVector: false);
+        }
+        if (_options.MemoryExamples > 0)
+        {
+            // The first N training digits, the examples `geodesy curvature --examples N` takes.
+            using (var x = _full.Train.Inputs.narrow(0, 0, _options.MemoryExamples)) Npy.Write(Path.Combine(folder, "memory-x.npy"), x);
+            using (var y = _full.Train.Labels.narrow(0, 0, _options.MemoryExamples)) Npy.Write(Path.Combine(folder, "memory-y.npy"), y);
+            job["memory"] = PeerMemory.Job(_options, "cnn.safetensors", "memory-x.npy", "memory-y.npy");
         }
         string path = Path.Combine(folder, "job.json");
         File.WriteAllText(path, job.ToJsonString());
@@ -207,14 +219,17 @@ public sealed class GeodesyPeer : IDisposable
     private PeerSample Eigen(CurvatureProblem problem, bool warmup)
     {
         var clock = Stopwatch.StartNew();
-        var op = new HessianOperator(problem);
+        var hessian = new HessianOperator(problem);
+        var op = new TimedOperator(hessian);
         var r = Lanczos.TopK(op, new EigenOptions
         {
             K = warmup ? 1 : _options.K, Tol = _options.Tol, Seed = _options.Seed, MaxMatvecs = warmup ? 3 : _options.LanczosMaxMatvecs,
         });
         double ms = clock.Elapsed.TotalMilliseconds;
         Matvecs += op.Applications;
-        var d = Detail(("matvecs", r.Matvecs), ("status", r.Status.ToSnakeCase()), ("product_method", op.Method));
+        // The solver loop's own time over its products' time (as `bench eigen`'s lanczos_overhead).
+        var d = Detail(("matvecs", r.Matvecs), ("status", r.Status.ToSnakeCase()), ("product_method", hessian.Method),
+            ("product_seconds", op.Seconds), (PeerPair.LoopOverheadKey, (r.Seconds - op.Seconds) / op.Seconds));
         d["eigenvalues"] = new JsonArray(r.Eigenvalues.Select(x => (JsonNode)x).ToArray());
         d["relative_residuals"] = new JsonArray(r.RelativeResiduals.Select(x => (JsonNode?)(double.IsFinite(x) ? x : null)).ToArray());
         return new PeerSample(ms, d);

@@ -75,6 +75,10 @@ public sealed record PeerBenchOptions
     public double Tol { get; init; } = 1e-3;
     public long LanczosMaxMatvecs { get; init; } = 1000;
     public int HutchinsonProbes { get; init; } = 100;
+    /// <summary>Digits of the peak-memory pair (cnn curvature job, each side in its own process); 0 skips it.</summary>
+    public int MemoryExamples { get; init; } = 2000;
+    /// <summary>How to start this geodesy (executable, and the assembly when run by `dotnet`): the memory pair's Geodesy process.</summary>
+    public IReadOnlyList<string>? GeodesyCommand { get; init; }
     /// <summary>Pass OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE on to Python (by default they are removed, so OpenBLAS picks its own kernel).</summary>
     public bool KeepOpenBlasEnvironment { get; init; }
     /// <summary>Keep the exchanged files here (null: a temporary folder, deleted afterwards).</summary>
@@ -94,12 +98,17 @@ public sealed record PeerBenchOptions
         if (Items.Count == 0) throw new InputException("--items: name at least one work item");
         foreach (var name in Items) PeerItems.Find(name);
         if (Items.Distinct().Count() != Items.Count) throw new InputException("--items: an item is named twice");
+        if (MemoryExamples < 0) throw new InputException($"--memory-examples must be at least 0 (got {MemoryExamples})");
+        if (MemoryExamples > 0 && GeodesyCommand is not { Count: > 0 })
+            throw new InvalidOperationException("bench peer: the peak-memory pair needs the command that starts geodesy");
     }
 }
 
 /// <summary>Everything `geodesy bench peer` reports.</summary>
 public sealed record PeerBenchResult(IReadOnlyList<PeerPair> Pairs, JsonObject Libraries, JsonObject Setup, int Rounds, int Threads)
 {
+    /// <summary>The peak-memory pair (<see cref="PeerMemory"/>), null when skipped.</summary>
+    public JsonObject? Memory { get; init; }
     /// <summary>Hessian-vector products and gradient passes of the Geodesy side (warm-up included).</summary>
     public long Matvecs { get; init; }
     public long Gradients { get; init; }
@@ -112,7 +121,12 @@ public sealed record PeerBenchResult(IReadOnlyList<PeerPair> Pairs, JsonObject L
         root["pairs"] = PeerReport.Pairs(Pairs);
         root["libraries"] = Libraries.DeepClone();
         root["setup"] = Setup.DeepClone();
+        if (Memory is not null) root["memory"] = Memory.DeepClone();
     }
+
+    /// <summary>One line per pair, then the peak-memory pair.</summary>
+    public IEnumerable<string> SummaryLines() =>
+        PeerReport.SummaryLines(Pairs).Concat(Memory is null ? [] : [PeerMemory.SummaryLine(Memory)]);
 }
 
 /// <summary>
@@ -158,6 +172,7 @@ public static class PeerBenchmark
                         $"peer: round {round + 1}/{options.Rounds} {items[i].Name}: geodesy {g.Milliseconds:F2} ms, pytorch {p.Milliseconds:F2} ms ({g.Milliseconds / p.Milliseconds:F2}x)"));
                 }
             }
+            var memory = options.MemoryExamples > 0 ? PeerMemory.Measure(options, folder, job, geodesy.CnnWeightsPath!, log) : null;
             var libraries = new JsonObject
             {
                 ["geodesy"] = GeodesyLibraries(options.Threads),
@@ -180,7 +195,10 @@ public static class PeerBenchmark
                 ["pause_ms"] = options.Pause.TotalMilliseconds,
                 ["data_sha256"] = geodesy.DataSha256,
             };
-            return new PeerBenchResult(pairs, libraries, setup, options.Rounds, options.Threads) { Matvecs = geodesy.Matvecs, Gradients = geodesy.Gradients };
+            return new PeerBenchResult(pairs, libraries, setup, options.Rounds, options.Threads)
+            {
+                Matvecs = geodesy.Matvecs, Gradients = geodesy.Gradients, Memory = memory,
+            };
         }
         finally
         {

@@ -38,8 +38,17 @@ public sealed class PeerPair
     public JsonObject? GeodesyDetail { get; set; }
     public JsonObject? PyTorchDetail { get; set; }
 
+    /// <summary>The Geodesy eigen-solver's loop time over its products' time, reported by eigen items each round.</summary>
+    public const string LoopOverheadKey = "loop_overhead";
+    /// <summary>Target of <see cref="LoopOverheadKey"/>: the loop adds at most 10% to its products.</summary>
+    public const double LoopOverheadTarget = 0.10;
+
+    /// <summary>Each round's <see cref="LoopOverheadKey"/> (empty for items without a solver loop).</summary>
+    public List<double> LoopOverheads { get; } = [];
+
     public void Add(PeerSample geodesy, PeerSample pytorch)
     {
+        if (geodesy.Detail[LoopOverheadKey] is JsonValue overhead && overhead.TryGetValue(out double o)) LoopOverheads.Add(o);
         GeodesyMs.Add(geodesy.Milliseconds);
         PyTorchMs.Add(pytorch.Milliseconds);
         GeodesyDetail = geodesy.Detail;
@@ -87,7 +96,8 @@ public sealed class PeerPair
         return worst;
     }
 
-    private static double[]? Numbers(JsonNode? node) => node switch
+    /// <summary>A number or an array of numbers as doubles (null otherwise).</summary>
+    internal static double[]? Numbers(JsonNode? node) => node switch
     {
         JsonValue v when v.TryGetValue(out double d) => [d],
         JsonArray a when a.All(x => x is JsonValue xv && xv.TryGetValue(out double _)) => a.Select(x => x!.GetValue<double>()).ToArray(),
@@ -110,6 +120,8 @@ public sealed class PeerPair
             ["target_max_ratio"] = Item.TargetMaxRatio is double t ? Round(t) : null,
             ["meets_target"] = MeetsTarget,
             ["agreement"] = Agreement(),
+            ["geodesy_loop_overheads"] = LoopOverheads.Count > 0 ? Array(LoopOverheads) : null,
+            ["geodesy_loop_overhead"] = LoopOverheads.Count > 0 ? Round(BenchMath.Median(LoopOverheads)) : null,
             ["geodesy"] = Strip(GeodesyDetail),
             ["pytorch"] = Strip(PyTorchDetail),
         };
@@ -141,5 +153,8 @@ public static class PeerReport
 
     public static IEnumerable<string> SummaryLines(IEnumerable<PeerPair> pairs) => pairs.Select(p =>
         $"{p.Item.Name}: geodesy {BenchMath.Median(p.GeodesyMs):F2} ms, pytorch {BenchMath.Median(p.PyTorchMs):F2} ms, ratio {p.Ratio:F2}" +
-        (p.Item.TargetMaxRatio is double t ? $" (target <= {t:0.###}: {(p.MeetsTarget == true ? "met" : "missed")})" : ""));
+        (p.Item.TargetMaxRatio is double t ? $" (target <= {t:0.###}: {(p.MeetsTarget == true ? "met" : "missed")})" : "") +
+        (p.LoopOverheads.Count > 0 && BenchMath.Median(p.LoopOverheads) is var o
+            ? $"; solver loop {100 * o:F1} % of product time (target <= {100 * PeerPair.LoopOverheadTarget:F0} %: {(o <= PeerPair.LoopOverheadTarget ? "met" : "missed")})"
+            : ""));
 }

@@ -67,11 +67,7 @@ public sealed class PythonPeer : IDisposable
     public static PythonPeer Start(string python, string jobPath, TimeSpan timeout, bool removeOpenBlasVariables = true)
     {
         if (!File.Exists(python)) throw new InputException($"--python: '{python}' does not exist; {InstallHint}");
-        string script = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(jobPath))!, "peer.py");
-        using (var resource = typeof(PythonPeer).Assembly.GetManifestResourceStream(ScriptResource)
-            ?? throw new InvalidOperationException($"resource {ScriptResource} is missing from the assembly"))
-        using (var file = File.Create(script))
-            resource.CopyTo(file);
+        string script = WriteScript(Path.GetDirectoryName(Path.GetFullPath(jobPath))!);
 
         var psi = new ProcessStartInfo(python)
         {
@@ -112,6 +108,17 @@ public sealed class PythonPeer : IDisposable
             peer.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Writes peer.py (embedded in this assembly) into <paramref name="folder"/>; returns its path.</summary>
+    public static string WriteScript(string folder)
+    {
+        string script = Path.Combine(folder, "peer.py");
+        using var resource = typeof(PythonPeer).Assembly.GetManifestResourceStream(ScriptResource)
+            ?? throw new InvalidOperationException($"resource {ScriptResource} is missing from the assembly");
+        using var file = File.Create(script);
+        resource.CopyTo(file);
+        return script;
     }
 
     /// <summary>Runs one work item in the child and returns its milliseconds and answers.</summary>

@@ -155,10 +155,29 @@ public class PeerBenchmarkTests
     }
 
     [Fact]
+    public void PeakMemoryWrapperReportsItsChildsOwnPeakAndItsFailures()
+    {
+        const string python = "/usr/bin/python3"; // Debian's, standard library only: the wrapper needs no torch
+        if (!File.Exists(python)) return;
+        using var tmp = new TempDir();
+        string script = PythonPeer.WriteScript(tmp.Path);
+        // A child that writes 300 MiB peaks above it; the wrapper's own memory is not counted.
+        var big = PeerMemory.PeakMemory(python, script, [python, "-c", "x = b'x' * (300 << 20)"], TimeSpan.FromMinutes(2), removeOpenBlasVariables: true);
+        Assert.InRange(big.PeakKb, 300 * 1024, 1024 * 1024);
+        var small = PeerMemory.PeakMemory(python, script, [python, "-c", "pass"], TimeSpan.FromMinutes(2), removeOpenBlasVariables: true);
+        Assert.True(small.PeakKb < 100 * 1024, $"an empty child peaked at {small.PeakKb} kB");
+        var e = Assert.Throws<Geodesy.Core.ComputationException>(() =>
+            PeerMemory.PeakMemory(python, script, ["/bin/sh", "-c", "echo boom >&2; exit 3"], TimeSpan.FromMinutes(2), removeOpenBlasVariables: true));
+        Assert.Contains("exit 3", e.Message);
+        Assert.Contains("boom", e.Message);
+    }
+
+    [Fact]
     public void MissingPythonAndUnknownItemsAreUsageErrorsBeforeAnyWork()
     {
         AssertUsageError(RunCli("bench", "peer", "--python", "/nonexistent/python3"), "--python");
         AssertUsageError(RunCli("bench", "peer", "--python", "/bin/sh", "--items", "grad,bogus"), "unknown work item 'bogus'");
         AssertUsageError(RunCli("bench", "peer", "--python", "/bin/sh", "--rounds", "0"), "--rounds");
+        AssertUsageError(RunCli("bench", "peer", "--python", "/bin/sh", "--memory-examples", "-1"), "--memory-examples");
     }
 }

@@ -49,6 +49,7 @@ internal sealed class KrylovBasis : IDisposable
     /// </summary>
     public double[] Orthogonalize(Tensor w, out double norm)
     {
+        using var serial = NativeRuntime.SerialIfSmall((Count + 1) * Dimension);
         using var scope = NewDisposeScope();
         double before = w.dot(w).ToDouble();
         if (Count == 0)
