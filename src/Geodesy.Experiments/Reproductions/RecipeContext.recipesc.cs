@@ -1,3 +1,5 @@
+using Geodesy.Core.Models;
+using TorchSharp;
 using Geodesy.Experiments.Analyses;
 using static TorchSharp.torch;
 
@@ -16,13 +18,17 @@ public sealed partial class RecipeContext
     }
 
     /// <summary>
-    /// `geodesy landscape goldilocks --arch ARCH --data DATA --init-seed SEED`: the seeded initialization of
-    /// the architecture, rescaled to each radius (float64 unless told).
+    /// `geodesy landscape goldilocks --arch ARCH --data DATA --init-seed SEED --radii ...` with the radii given as
+    /// multiples of the initialization's own radius ||θ0|| (float64 unless told).
     /// </summary>
-    public GoldilocksResult Goldilocks(string arch, string data, int? subset, long initSeed, GoldilocksSettings settings, ScalarType dtype = ScalarType.Float64)
+    public GoldilocksResult Goldilocks(string arch, string data, int? subset, long initSeed, double[] radiiOverInit, GoldilocksSettings settings,
+        ScalarType dtype = ScalarType.Float64)
     {
         using var loaded = new ModelSource { Arch = arch, Data = data, Subset = subset, Seed = initSeed, InitSeed = initSeed, AllowSeededInit = true, DType = dtype }.Load();
-        var result = GoldilocksAnalysis.Run(loaded, settings, line => Log("  " + line));
+        double initRadius;
+        using (var theta0 = ParameterVector.Flatten(loaded.Model))
+        using (var norm = theta0.norm()) initRadius = norm.ToDouble();
+        var result = GoldilocksAnalysis.Run(loaded, settings with { Radii = radiiOverInit.Select(m => m * initRadius).ToArray() }, line => Log("  " + line));
         Matvecs += result.Matvecs;
         Gradients += result.Gradients;
         return result;

@@ -39,4 +39,27 @@ public class LandscapeRecipeJudgeTests
         Assert.Equal(0.3, onlyNear, 12);
         Assert.True(double.IsNaN(noFar));
     }
+
+    // goldilocks: per radius (0.0625, 0.25, 1, 4, 16 x the init radius; band factor 4) the per-seed means of both quantities.
+    private static JsonObject Goldilocks(double[][] trace, double[][] fraction) => new()
+    {
+        ["radii_over_init"] = new JsonArray(0.0625, 0.25, 1.0, 4.0, 16.0),
+        ["trace_over_frobenius"] = new JsonArray(trace.Select(v => (JsonNode)Est(v)).ToArray()),
+        ["fraction_positive"] = new JsonArray(fraction.Select(v => (JsonNode)Est(v)).ToArray()),
+    };
+
+    private static readonly double[][] PeakAtInit = [[0.1, 0.12, 0.11], [0.5, 0.52, 0.51], [2.0, 2.1, 2.05], [1.0, 1.1, 1.05], [0.2, 0.22, 0.21]];
+    private static readonly double[][] RisingToTheEnd = [[0.1, 0.12, 0.11], [0.5, 0.52, 0.51], [1.0, 1.1, 1.05], [2.0, 2.1, 2.05], [3.0, 3.1, 3.05]];
+    private static readonly double[][] PeakAtTheSmallest = [[3.0, 3.1, 3.05], [0.5, 0.52, 0.51], [1.0, 1.1, 1.05], [1.0, 1.1, 1.05], [0.2, 0.22, 0.21]];
+    private static readonly double[][] FlatTop = [[0.1, 0.12, 0.11], [0.5, 0.52, 0.51], [2.0, 2.1, 2.05], [2.0, 2.1, 2.05], [1.9, 2.3, 2.1]];
+
+    [Fact]
+    public void GoldilocksVerdicts()
+    {
+        Assert.Equal(Verdict.Supported, Judge("goldilocks", Goldilocks(PeakAtInit, PeakAtInit)));
+        Assert.Equal(Verdict.NotSupported, Judge("goldilocks", Goldilocks(PeakAtInit, RisingToTheEnd)));      // the fraction peaks at 16x, above every radius in the band
+        Assert.Equal(Verdict.NotSupported, Judge("goldilocks", Goldilocks(PeakAtTheSmallest, PeakAtInit)));
+        Assert.Equal(Verdict.Inconclusive, Judge("goldilocks", Goldilocks(FlatTop, PeakAtInit)));            // the peak is not above the largest radius by 2 s.e.
+        Assert.Equal(Verdict.Inconclusive, Judge("goldilocks", Goldilocks(PeakAtInit, [[0.5], [0.6], [0.9], [0.7], [0.5]])));   // one seed
+    }
 }
