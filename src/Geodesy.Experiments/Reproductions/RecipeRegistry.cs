@@ -13,6 +13,8 @@ public static class RecipeRegistry
         new RelativeFlatnessRecipe(),
         new FlatnessMarginRecipe(),
         new FantasticRankingRecipe(),
+        new StiffnessRecipe(),
+        new GoldilocksRecipe(),
     ];
 
     /// <summary>The recipe of that name; an InputException listing the names otherwise.</summary>
