@@ -36,7 +36,7 @@ public sealed record RecipeRun(RunOutcome Outcome, IReadOnlyList<JsonObject> Pro
 /// `geodesy measure` (MeasureSession) and <see cref="Study"/> is `geodesy study` (the sweep
 /// pipeline with its store, workers and ranking). The context adds up their cost.
 /// </summary>
-public sealed class RecipeContext
+public sealed partial class RecipeContext
 {
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly List<(string File, string Caption)> _plots = [];

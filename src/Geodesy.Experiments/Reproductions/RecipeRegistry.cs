@@ -14,6 +14,7 @@ public static class RecipeRegistry
         new FlatnessMarginRecipe(),
         new FantasticRankingRecipe(),
         new BatchNormMimoRecipe(),
+        new ModeConnectivityRecipe(),
     ];
 
     /// <summary>The recipe of that name; an InputException listing the names otherwise.</summary>

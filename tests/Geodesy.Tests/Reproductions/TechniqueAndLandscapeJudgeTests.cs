@@ -31,4 +31,24 @@ public class TechniqueAndLandscapeJudgeTests
         Assert.Equal(Verdict.Inconclusive, Judge("bn-only-mimo", BnMimo([0.15, 0.25, 0.35], [0.010, 0.012, 0.014])));
         Assert.Equal(Verdict.Inconclusive, Judge("bn-only-mimo", BnMimo([0.40], [0.01]))); // one seed: no standard error
     }
+
+    // mode-connectivity: the barrier at k against 0.02, and the paired accuracy gain at the final sparsity against 0.
+    private static JsonObject Connectivity(double[] barrierAtK, double[] gain) => new()
+    {
+        ["rewind_step"] = 32,
+        ["stable_threshold"] = 0.02,
+        ["instability_at_0"] = Est(0.3, 0.32, 0.31),
+        ["instability_at_k"] = Est(barrierAtK),
+        ["final_accuracy_gain"] = Est(gain),
+    };
+
+    [Fact]
+    public void ModeConnectivityVerdicts()
+    {
+        Assert.Equal(Verdict.Supported, Judge("mode-connectivity", Connectivity([0.001, 0.002, 0.003], [0.02, 0.022, 0.024])));
+        Assert.Equal(Verdict.NotSupported, Judge("mode-connectivity", Connectivity([0.10, 0.11, 0.12], [0.02, 0.022, 0.024])));
+        Assert.Equal(Verdict.NotSupported, Judge("mode-connectivity", Connectivity([0.001, 0.002, 0.003], [-0.02, -0.022, -0.024])));
+        Assert.Equal(Verdict.Inconclusive, Judge("mode-connectivity", Connectivity([0.001, 0.002, 0.003], [-0.01, 0.0, 0.012])));
+        Assert.Equal(Verdict.Inconclusive, Judge("mode-connectivity", Connectivity([0.0, 0.02, 0.04], [0.02, 0.022, 0.024]))); // straddles 0.02
+    }
 }
