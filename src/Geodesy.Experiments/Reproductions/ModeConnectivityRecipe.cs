@@ -43,7 +43,12 @@ public sealed class ModeConnectivityRecipe : Recipe
     public override JsonObject Run(RecipeContext c)
     {
         var o = c.Options;
-        long k = o.Int("rewind_step");
+        // k must be a step of the run (a checkpoint before its end), and the barrier's examples at most the training set:
+        // with a small subset or few epochs both are cut down, and the evidence records the k used.
+        var plain = new RunSpec();
+        long runSteps = (long)Math.Ceiling(o.Int("subset") / (double)plain.Batch) * o.Int("epochs");
+        long k = Math.Max(1, Math.Min(o.Int("rewind_step"), runSteps - 1));
+        long examples = Math.Min(o.Int("examples"), o.Int("subset"));
         var barrier0 = new List<double>();
         var barrierK = new List<double>();
         var rewind0 = new List<double[]>();
@@ -58,7 +63,7 @@ public sealed class ModeConnectivityRecipe : Recipe
             });
             var instability = c.Instability(new InstabilitySettings
             {
-                Run = run.Directory, Steps = [0, k], Points = o.Int("points"), Examples = o.Int("examples"), Seed = seed,
+                Run = run.Directory, Steps = [0, k], Points = o.Int("points"), Examples = examples, Seed = seed,
             });
             barrier0.Add(instability.Points[0].Test.ErrorOverEndpointMean);
             barrierK.Add(instability.Points[1].Test.ErrorOverEndpointMean);
@@ -86,6 +91,7 @@ public sealed class ModeConnectivityRecipe : Recipe
         return new JsonObject
         {
             ["rewind_step"] = k,
+            ["rewind_step_requested"] = o.Int("rewind_step"),
             ["stable_threshold"] = InstabilitySettings.StableThreshold,
             ["instability_at_0"] = Estimate.Of(barrier0).ToJson(),
             ["instability_at_k"] = Estimate.Of(barrierK).ToJson(),
