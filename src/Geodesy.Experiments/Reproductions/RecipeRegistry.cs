@@ -15,6 +15,8 @@ public static class RecipeRegistry
         new FantasticRankingRecipe(),
         new StiffnessRecipe(),
         new GoldilocksRecipe(),
+        new BatchNormMimoRecipe(),
+        new ModeConnectivityRecipe(),
     ];
 
     /// <summary>The recipe of that name; an InputException listing the names otherwise.</summary>
