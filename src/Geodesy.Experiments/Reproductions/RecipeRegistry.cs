@@ -13,6 +13,7 @@ public static class RecipeRegistry
         new RelativeFlatnessRecipe(),
         new FlatnessMarginRecipe(),
         new FantasticRankingRecipe(),
+        new FisherExplosionRecipe(),
     ];
 
     /// <summary>The recipe of that name; an InputException listing the names otherwise.</summary>
