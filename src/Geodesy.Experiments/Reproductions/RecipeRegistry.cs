@@ -14,6 +14,7 @@ public static class RecipeRegistry
         new FlatnessMarginRecipe(),
         new FantasticRankingRecipe(),
         new FisherExplosionRecipe(),
+        new GradientNoiseTailsRecipe(),
     ];
 
     /// <summary>The recipe of that name; an InputException listing the names otherwise.</summary>
