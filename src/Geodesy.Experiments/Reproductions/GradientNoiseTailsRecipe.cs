@@ -24,15 +24,15 @@ public sealed class GradientNoiseTailsRecipe : Recipe
         new("subset", RecipeOptionKind.Int, "2000", "1000", "training examples (seeded stratified subset)"),
         new("lr", RecipeOptionKind.Double, "0.05", "0.05", "learning rate (SGD with momentum 0.9, batch 64)"),
         new("epochs", RecipeOptionKind.Int, "6", "3", "training epochs; the noise is measured at the start and after every 'probe_epochs' epochs"),
-        new("probe_epochs", RecipeOptionKind.Int, "2", "1", "measure every K epochs (the start is left out: the noise of the initialization is not the noise of training)"),
-        new("batches", RecipeOptionKind.IntList, "4,16,64", "4,32", "mini-batch sizes of the noise; the claim is judged at the smallest"),
+        new("probe_epochs", RecipeOptionKind.Int, "2", "1", "measure every K epochs and after the last (the start is left out: the noise of the initialization is not the noise of training)"),
+        new("noise_batch_sizes", RecipeOptionKind.IntList, "4,16,64", "4,16", "mini-batch sizes of the noise; the claim is judged at the smallest"),
         new("noise_batches", RecipeOptionKind.Int, "100", "60", "mini-batches drawn per measurement (the sample size of each Shapiro-Wilk test)"),
         new("probe_examples", RecipeOptionKind.Int, "512", "256", "examples of the probe set the mini-batches are drawn from"),
         new("rejected", RecipeOptionKind.Double, "0.5", "0.5", "the fraction of coordinates Shapiro-Wilk (level 0.05) must reject for 'Gaussianity rejected'"),
     ];
 
     public override string Criterion(RecipeOptions o) =>
-        $"at the smallest batch size ({o.Ints("batches").Min()}), with the mean over seeds of each run's mean over its measurements after the start: " +
+        $"at the smallest batch size ({o.Ints("noise_batch_sizes").Min()}), with the mean over seeds of each run's mean over its measurements after the start: " +
         $"(a) the tail index α̂ ± {Verdicts.Z:G} s.e. lies in [0, 2] (entirely above 2: not-supported) and " +
         $"(b) the fraction of coordinates whose noise Shapiro-Wilk rejects at level 0.05 exceeds {o.Double("rejected"):G3} by {Verdicts.Z:G} s.e. " +
         $"(below it by {Verdicts.Z:G} s.e.: not-supported); otherwise inconclusive";
@@ -40,12 +40,12 @@ public sealed class GradientNoiseTailsRecipe : Recipe
     public override JsonObject Run(RecipeContext c)
     {
         var o = c.Options;
-        int[] batches = o.Ints("batches");
+        int[] batches = o.Ints("noise_batch_sizes");
         var alpha = batches.ToDictionary(b => b, _ => new List<double>());
         var coordinates = batches.ToDictionary(b => b, _ => new List<double>());
         var projections = batches.ToDictionary(b => b, _ => new List<double>());
         int every = o.Int("probe_epochs");
-        string epochs = string.Join(",", Enumerable.Range(1, o.Int("epochs")).Where(e => e % every == 0));
+        string epochs = string.Join(",", Enumerable.Range(1, o.Int("epochs")).Where(e => e % every == 0 || e == o.Int("epochs")));
         foreach (long seed in o.Seeds)
         {
             var spec = new RunSpec
