@@ -17,6 +17,8 @@ public static class RecipeRegistry
         new GoldilocksRecipe(),
         new BatchNormMimoRecipe(),
         new ModeConnectivityRecipe(),
+        new FisherExplosionRecipe(),
+        new GradientNoiseTailsRecipe(),
     ];
 
     /// <summary>The recipe of that name; an InputException listing the names otherwise.</summary>
