@@ -123,13 +123,8 @@ public sealed record BarrierResult(
     public void WriteTo(JsonObject root, JsonObject cost, JsonObject provenance)
     {
         var source = Source.Source;
-        root["arch"] = source.Arch;
-        root["a"] = System.IO.Path.GetFullPath(source.Weights!);
+        LandscapeGeometry.WriteSource(root, Source, TrainExamples, TestExamples, weightsKey: "a");
         root["b"] = System.IO.Path.GetFullPath(Settings.B);
-        root["run"] = source.Run is null ? null : System.IO.Path.GetFullPath(source.Run);
-        root["data"] = LandscapeJson.Data(source, TrainExamples, TestExamples);
-        root["params"] = Source.Parameters;
-        root["dtype"] = LandscapeJson.DTypeName(source.DType);
         root["mode"] = "eval";
         root["points"] = Path.Count;
         root["weight_distance"] = Finite(Distance);

@@ -154,12 +154,7 @@ public sealed record SliceResult(
     public void WriteTo(JsonObject root, JsonObject cost, JsonObject provenance)
     {
         var source = Source.Source;
-        root["arch"] = source.Arch;
-        root["weights"] = source.Weights is null ? null : Path.GetFullPath(source.Weights);
-        root["run"] = source.Run is null ? null : Path.GetFullPath(source.Run);
-        root["data"] = LandscapeJson.Data(source, TrainExamples, TestExamples);
-        root["params"] = Source.Parameters;
-        root["dtype"] = LandscapeJson.DTypeName(source.DType);
+        LandscapeGeometry.WriteSource(root, Source, TrainExamples, TestExamples);
         root["mode"] = "eval";
         root["batchnorm"] = BatchNorm.DeepClone();
         root["dimensions"] = Settings.TwoDimensional ? 2 : 1;
