@@ -307,10 +307,11 @@ public static class BenchCommand
         var cmd = new Command("probes", "What --probe adds to training time: the same run with and without the probes, back to back, repeated; the median paired overhead and each probe's seconds.");
         var s = new Shared(cmd);
         var probe = new Option<string[]>("--probe") { Description = "A probe as for geodesy train (repeatable; default: hessian-top@every=100 and fisher-trace:on=batch@every=10)", AllowMultipleArgumentsPerToken = false };
-        var examples = new Option<int>("--probe-examples") { Description = "The probe set: the first N training examples", DefaultValueFactory = _ => ProbeRecorder.DefaultExamples };
-        var epochs = new Option<int>("--epochs") { Description = "Epochs of each run", DefaultValueFactory = _ => 3 };
-        var batch = new Option<int>("--batch") { Description = "Mini-batch size", DefaultValueFactory = _ => 64 };
-        var reps = new Option<int>("--reps") { Description = "Pairs of runs (plain, probed)", DefaultValueFactory = _ => 3 };
+        var defaults = new ProbeBenchOptions();
+        var examples = new Option<int>("--probe-examples") { Description = "The probe set: the first N training examples", DefaultValueFactory = _ => defaults.ProbeExamples };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs of each run (5 = 625 steps of batch 64 on the 8,000 digits)", DefaultValueFactory = _ => defaults.Epochs };
+        var batch = new Option<int>("--batch") { Description = "Mini-batch size", DefaultValueFactory = _ => defaults.Batch };
+        var reps = new Option<int>("--reps") { Description = "Pairs of runs (plain, probed), in alternating order", DefaultValueFactory = _ => defaults.Reps };
         foreach (var o in new Option[] { probe, examples, epochs, batch, reps }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {

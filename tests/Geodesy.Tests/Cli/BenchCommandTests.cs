@@ -194,6 +194,12 @@ public class BenchCommandTests
         var per = json["per_probe"]!.AsObject();
         Assert.Equal(3, (long)per["hessian-top"]!["rows"]!); // steps 0, 3, 6 (not 8: no final multiple)
         Assert.True((long)per["hessian-top"]!["matvecs"]! > 0);
+        var calls = per["hessian-top"]!["calls"]!.AsArray();
+        Assert.Equal([0L, 3L, 6L], calls.Select(c => (long)c!["step"]!));
+        Assert.Equal((long)per["hessian-top"]!["matvecs"]!, calls.Sum(c => (long)c!["matvecs"]!));
+        Assert.Equal(["gradient", "previous", "previous"], calls.Select(c => (string)c!["start"]!)); // the first call has no previous eigenvector
+        Assert.All(calls, c => Assert.Equal("converged", (string)c!["status"]!));
+        Assert.True((double)json["recorder_seconds"]! >= (double)json["probe_seconds"]!);
         Assert.Equal(4, (long)per["fisher-trace"]!["rows"]!); // steps 0, 2, 4, 6 on the batch; 8 has none
         Assert.True((long)json["cost"]!["matvecs"]! > 0);
         AssertUsageError(RunCli("bench", "probes", "--data", Mixture, "--arch", Arch, "--reps", "0"), "--reps");

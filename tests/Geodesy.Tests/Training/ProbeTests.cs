@@ -207,7 +207,9 @@ public class ProbeTests
         var tracked = rows.Where(r => r.Probe == "hessian-top").ToList();
         Assert.Equal(steps, tracked.Select(r => r.Step).Take(steps.Length)); // every 2 steps
         Assert.False((bool)Extra(tracked[0], "warm_start")!);
+        Assert.Equal("gradient", Extra(tracked[0], "start")); // no previous eigenvectors: the probe-set gradient
         Assert.All(tracked.Skip(1), r => Assert.True((bool)Extra(r, "warm_start")!));
+        Assert.All(tracked.Skip(1), r => Assert.Equal("previous", Extra(r, "start")));
 
         var px = data.Train.Inputs.narrow(0, 0, examples).to_type(ScalarType.Float64);
         var py = data.Train.Labels.narrow(0, 0, examples);
@@ -217,9 +219,16 @@ public class ProbeTests
             var problem = CurvatureProblem.FromData(model, px, py);
             var cold = Lanczos.TopK(new HessianOperator(problem), new EigenOptions { K = 3, Tol = HessianTopProbe.DefaultTol, Seed = 99 });
             var warm = (double[])Extra(row, "eigenvalues")!;
+            // And against the dense Hessian's eigendecomposition, independent of Lanczos and its starts.
+            using var dense = linalg.eigvalsh(DenseHessian(model, px, py));
+            var top = dense.data<double>().Reverse().Take(3).ToArray();
             for (int i = 0; i < 3; i++)
+            {
                 Assert.True(Math.Abs(warm[i] - cold.Eigenvalues[i]) <= 2 * HessianTopProbe.DefaultTol * Math.Abs(cold.Eigenvalues[i]),
                     $"step {row.Step}: eigenvalue {i} warm {warm[i]} vs cold {cold.Eigenvalues[i]}");
+                Assert.True(Math.Abs(warm[i] - top[i]) <= HessianTopProbe.DefaultTol * Math.Abs(top[i]),
+                    $"step {row.Step}: eigenvalue {i} warm {warm[i]} vs dense {top[i]}");
+            }
         }
     }
 
