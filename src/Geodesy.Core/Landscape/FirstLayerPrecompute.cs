@@ -1,0 +1,110 @@
+using Geodesy.Core.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Geodesy.Core.Landscape;
+
+/// <summary>How the points of a grid were evaluated, and why (the slice document's "evaluation" object).</summary>
+public sealed record GridEvaluation(IReadOnlyList<LandscapePoint> Points, string Path, string? Fallback)
+{
+    /// <summary>The first layer's outputs computed once per data chunk and combined at every point.</summary>
+    public const string FirstLayerPrecompute = "first-layer-precompute";
+    /// <summary>A whole forward pass at every point (the weights of the point assigned to the model).</summary>
+    public const string PerPointForward = "per-point-forward";
+}
+
+/// <summary>
+/// Loss and accuracy at θ0 + Σ_k c_k·d_k for many coefficient vectors c of a few directions d_k, for a
+/// layer chain whose first layer is Linear or Conv2d. Such a layer is linear in its weight and bias
+/// together for a fixed input x: layer(x; w0 + Σ c_k·e_k) = layer(x; w0) + Σ c_k·layer(x; e_k), where
+/// e_k is the first layer's part of d_k (padding acts on x, so this holds for every padding).
+/// The K + 1 outputs on the right are computed once per data chunk; each point then costs their
+/// combination plus the later layers at the point's weights. The values equal the per-point forward
+/// pass up to float rounding (the sum is reassociated). Later layers (BatchNorm included, in eval
+/// mode with the centre's running statistics) are evaluated as they are, so directions may touch
+/// any parameter.
+/// </summary>
+internal static class FirstLayerPrecompute
+{
+    /// <summary>Why the precompute does not apply to <paramref name="model"/> (null: it applies).</summary>
+    public static string? Unsupported(nn.Module<Tensor, Tensor> model)
+    {
+        if (model is not SequentialModel chain) return $"{model.GetType().Name} is not a layer chain (its first layer's output is not the only input of the rest)";
+        if (chain.Layers.Count == 0) return "the model has no layers";
+        var first = chain.Layers[0];
+        if (first is not (TorchSharp.Modules.Linear or TorchSharp.Modules.Conv2d)) return $"its first layer is {first.GetType().Name}, not Linear or Conv2d";
+        return null;
+    }
+
+    /// <summary>
+    /// The four sums (train loss, train correct, test loss, test correct) of every point over one
+    /// chunk of examples (the first <paramref name="trainRows"/> rows train, the rest test), added to <paramref name="sums"/>[point].
+    /// The model is in eval mode, without gradients; it is left with the centre's first layer and the last point's later layers.
+    /// </summary>
+    public static void AddChunk(SequentialModel model, Tensor centre, IReadOnlyList<Tensor> directions, IReadOnlyList<double[]> coefficients,
+        Tensor inputs, Tensor labels, long trainRows, double[][] sums)
+    {
+        using var scope = NewDisposeScope();
+        var parameters = model.parameters().ToArray();
+        int firstCount = model.Layers[0].parameters().Count();
+        var firstParameters = parameters[..firstCount];
+        var laterParameters = parameters[firstCount..];
+        long firstLength = firstParameters.Sum(p => p.numel());
+        long laterLength = centre.numel() - firstLength;
+
+        // The centre's and each direction's first-layer output on this chunk.
+        var x = model.PrepareInput(inputs);
+        var products = new Tensor[directions.Count + 1];
+        for (int k = 0; k <= directions.Count; k++)
+        {
+            var vector = k == 0 ? centre : directions[k - 1];
+            Assign(firstParameters, vector.narrow(0, 0, firstLength));
+            products[k] = model.Layers[0].call(x);
+        }
+        Assign(firstParameters, centre.narrow(0, 0, firstLength));
+
+        var centreLater = centre.narrow(0, firstLength, laterLength);
+        var directionsLater = directions.Select(d => d.narrow(0, firstLength, laterLength)).ToArray();
+        for (int start = 0; start < coefficients.Count; start += PointsPerReduction)
+        {
+            using var groupScope = NewDisposeScope();
+            int count = Math.Min(PointsPerReduction, coefficients.Count - start);
+            var logits = new Tensor[count];
+            for (int j = 0; j < count; j++)
+            {
+                using var pointScope = NewDisposeScope();
+                var c = coefficients[start + j];
+                // z = Σ_k c_k·products[k] and the later parameters θ0 + Σ c_k·d_k, without a copy at the centre.
+                Tensor z = products[0], later = centreLater;
+                for (int k = 0; k < directions.Count; k++)
+                {
+                    if (c[k] == 0) continue;
+                    bool fresh = ReferenceEquals(z, products[0]);
+                    z = fresh ? torch.add(z, products[k + 1], alpha: c[k]) : z.add_(products[k + 1], alpha: c[k]);
+                    later = fresh ? torch.add(later, directionsLater[k], alpha: c[k]) : later.add_(directionsLater[k], alpha: c[k]);
+                }
+                Assign(laterParameters, later);
+                logits[j] = model.ForwardFrom(1, z).MoveToOuterDisposeScope();
+            }
+            var s = LandscapeEvaluator.SumsPerPoint(torch.stack(logits), labels, trainRows);
+            for (int j = 0; j < count; j++)
+                for (int i = 0; i < 4; i++) sums[start + j][i] += s[j][i];
+        }
+    }
+
+    /// <summary>Points whose logits are reduced together: the reductions are small ops, cheaper in one go than one by one.</summary>
+    private const int PointsPerReduction = 16;
+
+    /// <summary>Copies consecutive pieces of a flat vector into the parameters (no grad).</summary>
+    private static void Assign(TorchSharp.Modules.Parameter[] parameters, Tensor flat)
+    {
+        using var noGrad = torch.no_grad();
+        long offset = 0;
+        foreach (var p in parameters)
+        {
+            long n = p.numel();
+            p.copy_(flat.narrow(0, offset, n).view(p.shape));
+            offset += n;
+        }
+    }
+}
