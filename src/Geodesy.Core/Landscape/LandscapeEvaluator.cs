@@ -189,7 +189,7 @@ public sealed class LandscapeEvaluator : IDisposable
         }
         ForwardExamples += coefficients.Count * (_train.Count + _test.Count);
         Points += coefficients.Count;
-        return new GridEvaluation(sums.Select(Mean).ToArray(), GridEvaluation.FirstLayerPrecompute, null);
+        return new GridEvaluation(sums.Select(Mean).ToArray(), GridEvaluation.FirstLayerPrecompute, null, FirstLayerPrecompute.BatchesPoints(chain));
     }
 
     /// <summary>

@@ -138,12 +138,13 @@ public sealed record DirectionInfo(string Kind, string? File, string Normalizati
 public sealed record EigenDirection(int Index, double Eigenvalue, double Residual, SolverStatus Status, long Matvecs, long Gradients);
 
 /// <summary>How a slice's grid was evaluated: <see cref="GridEvaluation.FirstLayerPrecompute"/> or <see cref="GridEvaluation.PerPointForward"/>, and why not the former.</summary>
-public sealed record SliceEvaluation(string Path, string? Fallback)
+public sealed record SliceEvaluation(string Path, string? Fallback, bool BatchedPoints)
 {
-    public JsonObject ToJson() => new() { ["path"] = Path, ["fallback_reason"] = Fallback };
+    public JsonObject ToJson() => new() { ["path"] = Path, ["fallback_reason"] = Fallback, ["batched_points"] = BatchedPoints };
 
     public string Describe() => Fallback is null
-        ? "grid evaluated by the first-layer precompute (first-layer outputs of the centre and the directions combined at each point)"
+        ? "grid evaluated by the first-layer precompute (first-layer outputs of the centre and the directions combined at each point" +
+          (BatchedPoints ? "; later layers batched over points)" : ")")
         : $"grid evaluated by a forward pass per point ({Fallback})";
 }
 
@@ -302,7 +303,7 @@ public static class SliceAnalysis
         var directions = d2 is null || betas is null ? new[] { d1 } : new[] { d1, d2 };
         var grid = evaluator.AtGrid(directions, at.Select(p => p.Beta is double b ? new[] { p.Alpha, b } : new[] { p.Alpha }).ToArray());
         var points = at.Select((p, i) => new SlicePoint(p.Alpha, p.Beta, grid.Points[i])).ToList();
-        return (points, new SliceEvaluation(grid.Path, grid.Fallback));
+        return (points, new SliceEvaluation(grid.Path, grid.Fallback, grid.BatchedPoints));
     }
 
     /// <summary>Lanczos settings of eigen:K directions: relative accuracy and product budget.</summary>

@@ -49,6 +49,7 @@ public sealed class FirstLayerPrecomputeTests
             grid = evaluator.AtGrid([d1, d2], plane);
         Assert.Equal(GridEvaluation.FirstLayerPrecompute, grid.Path);
         Assert.Null(grid.Fallback);
+        Assert.True(grid.BatchedPoints); // Linear and tanh after the first layer: points batched
         for (int i = 0; i < plane.Length; i++)
         {
             using var scope = NewDisposeScope();
@@ -125,6 +126,7 @@ public sealed class FirstLayerPrecomputeTests
         using (var evaluator = new LandscapeEvaluator(model, train, test, batchSize: 16))
             grid = evaluator.AtGrid([d1, d2], plane);
         Assert.Equal(GridEvaluation.FirstLayerPrecompute, grid.Path);
+        Assert.False(grid.BatchedPoints); // BatchNorm, pooling, conv after the first layer: point by point
         double maxDifference = 0;
         for (int i = 0; i < plane.Length; i++)
         {
@@ -166,11 +168,14 @@ public sealed class FirstLayerPrecomputeTests
         }
     }
 
-    [Fact]
-    public void GridEvaluationLeavesNoLiveTensors()
+    [Theory]
+    [InlineData("mlp:4-5-3")] // points batched
+    [InlineData("cnn:channels=2,bn=1")] // point by point
+    public void GridEvaluationLeavesNoLiveTensors(string arch)
     {
-        using var model = ModelZoo.Create("mlp:4-5-3", [4], 3, seed: 1, ScalarType.Float64);
-        using var data = new Dataset("d", torch.randn(20, 4, generator: new Generator(3)), torch.arange(20L) % 3, 3);
+        long[] shape = arch.StartsWith("mlp", StringComparison.Ordinal) ? [4] : [1, 4, 4];
+        using var model = ModelZoo.Create(arch, shape, 3, seed: 1, ScalarType.Float64);
+        using var data = new Dataset("d", torch.randn([20, .. shape], generator: new Generator(3)), torch.arange(20L) % 3, 3);
         DisposeScopeManager.Statistics.Reset();
         using (var d1 = Directions.Random(model, 1, "one", DirectionNormalization.Filter))
         using (var evaluator = new LandscapeEvaluator(model, data, data, batchSize: 7))
