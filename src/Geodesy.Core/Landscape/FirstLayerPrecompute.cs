@@ -29,7 +29,7 @@ internal static class FirstLayerPrecompute
     /// <summary>Why the precompute does not apply to <paramref name="model"/> (null: it applies).</summary>
     public static string? Unsupported(nn.Module<Tensor, Tensor> model)
     {
-        if (model is not SequentialModel chain) return $"{model.GetType().Name} is not a layer chain (its first layer's output is not the only input of the rest)";
+        if (model is not SequentialModel chain) return $"{model.GetType().Name} is not a layer chain (SequentialModel): its layers after the first cannot be run on their own";
         if (chain.Layers.Count == 0) return "the model has no layers";
         var first = chain.Layers[0];
         if (first is not (TorchSharp.Modules.Linear or TorchSharp.Modules.Conv2d)) return $"its first layer is {first.GetType().Name}, not Linear or Conv2d";
