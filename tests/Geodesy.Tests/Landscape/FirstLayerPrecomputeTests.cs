@@ -20,16 +20,41 @@ namespace Geodesy.Tests.Landscape;
 /// </summary>
 public sealed class FirstLayerPrecomputeTests
 {
-    private static readonly double[] Grid = [-1, -0.4, 0, 0.7, 1.5];
+    private static readonly double[] GridValues = [-1, -0.4, 0, 0.7, 1.5];
 
-    private static double[][] Plane() => Grid.SelectMany(a => Grid.Select(b => new[] { a, b })).ToArray();
-
-    /// <summary>Directions on every parameter (biases and BatchNorm scale and shift included): the precompute must carry them all.</summary>
-    private static (Tensor D1, Tensor D2) Directions2(nn.Module<Tensor, Tensor> model, long seed)
+    /// <summary>
+    /// The plane through the model's weights along two seeded directions on every parameter (biases and
+    /// BatchNorm scale and shift included: the precompute must carry them all), evaluated by AtGrid.
+    /// </summary>
+    private sealed class PlaneRun : IDisposable
     {
-        using var scope = NewDisposeScope();
-        return ((Directions.Random(model, seed, "one", DirectionNormalization.None) * 0.3).MoveToOuterDisposeScope(),
-            (Directions.Random(model, seed, "two", DirectionNormalization.None) * 0.3).MoveToOuterDisposeScope());
+        public PlaneRun(nn.Module<Tensor, Tensor> model, Dataset train, Dataset test, int batchSize, long seed)
+        {
+            using (var scope = NewDisposeScope())
+            {
+                D1 = (Directions.Random(model, seed, "one", DirectionNormalization.None) * 0.3).MoveToOuterDisposeScope();
+                D2 = (Directions.Random(model, seed, "two", DirectionNormalization.None) * 0.3).MoveToOuterDisposeScope();
+            }
+            Theta = ParameterVector.Flatten(model);
+            using var evaluator = new LandscapeEvaluator(model, train, test, batchSize);
+            Grid = evaluator.AtGrid([D1, D2], Plane);
+        }
+
+        public Tensor Theta { get; }
+        public Tensor D1 { get; }
+        public Tensor D2 { get; }
+        public double[][] Plane { get; } = GridValues.SelectMany(a => GridValues.Select(b => new[] { a, b })).ToArray();
+        public GridEvaluation Grid { get; }
+
+        /// <summary>θ0 + α_i·d1 + β_i·d2 (in the caller's dispose scope).</summary>
+        public Tensor Weights(int i) => Theta + D1 * Plane[i][0] + D2 * Plane[i][1];
+
+        public void Dispose()
+        {
+            Theta.Dispose();
+            D1.Dispose();
+            D2.Dispose();
+        }
     }
 
     [Theory]
@@ -39,21 +64,15 @@ public sealed class FirstLayerPrecomputeTests
     {
         using var split = DataSpecs.Load("gaussian-mixture:classes=3,dim=4,sep=2,n=60");
         using var model = ModelZoo.Create("mlp:4-6-5-3:tanh", split.Train.InputShape, 3, seed: 2, ScalarType.Float64);
-        var (d1, d2) = Directions2(model, 4);
-        using var _1 = d1;
-        using var _2 = d2;
-        using var theta = ParameterVector.Flatten(model);
-        var plane = Plane();
-        GridEvaluation grid;
-        using (var evaluator = new LandscapeEvaluator(model, split.Train, split.Test, batchSize))
-            grid = evaluator.AtGrid([d1, d2], plane);
+        using var run = new PlaneRun(model, split.Train, split.Test, batchSize, seed: 4);
+        var (grid, plane, theta) = (run.Grid, run.Plane, run.Theta);
         Assert.Equal(GridEvaluation.FirstLayerPrecompute, grid.Path);
         Assert.Null(grid.Fallback);
         Assert.True(grid.BatchedPoints); // Linear and tanh after the first layer: points batched
         for (int i = 0; i < plane.Length; i++)
         {
             using var scope = NewDisposeScope();
-            var w = theta + d1 * plane[i][0] + d2 * plane[i][1];
+            var w = run.Weights(i);
             var (trainLoss, trainAccuracy) = ExplicitMlp(w, split.Train);
             var (testLoss, testAccuracy) = ExplicitMlp(w, split.Test);
             Assert.Equal(trainLoss, grid.Points[i].TrainLoss, 1e-12);
@@ -117,20 +136,14 @@ public sealed class FirstLayerPrecomputeTests
                 bn.running_var!.copy_(torch.linspace(0.5, 1.7, bn.num_features, dtype: dtype));
             }
         }
-        var (d1, d2) = Directions2(model, 8);
-        using var _1 = d1;
-        using var _2 = d2;
-        using var theta = ParameterVector.Flatten(model);
-        var plane = Plane();
-        GridEvaluation grid;
-        using (var evaluator = new LandscapeEvaluator(model, train, test, batchSize: 16))
-            grid = evaluator.AtGrid([d1, d2], plane);
+        using var run = new PlaneRun(model, train, test, batchSize: 16, seed: 8);
+        var (grid, plane) = (run.Grid, run.Plane);
         Assert.Equal(GridEvaluation.FirstLayerPrecompute, grid.Path);
         Assert.False(grid.BatchedPoints); // BatchNorm, pooling, conv after the first layer: point by point
         double maxDifference = 0;
         for (int i = 0; i < plane.Length; i++)
         {
-            using (var scope = NewDisposeScope()) ParameterVector.Assign(model, theta + d1 * plane[i][0] + d2 * plane[i][1]);
+            using (var scope = NewDisposeScope()) ParameterVector.Assign(model, run.Weights(i));
             var trainRef = Evaluation.Evaluate(model, train);
             var testRef = Evaluation.Evaluate(model, test);
             maxDifference = Math.Max(maxDifference, Math.Max(Math.Abs(trainRef.Loss - grid.Points[i].TrainLoss), Math.Abs(testRef.Loss - grid.Points[i].TestLoss)));
@@ -141,7 +154,7 @@ public sealed class FirstLayerPrecomputeTests
             }
         }
         Assert.True(maxDifference <= tolerance, $"max |Δ loss| = {maxDifference:G3} > {tolerance:G3}");
-        ParameterVector.Assign(model, theta);
+        ParameterVector.Assign(model, run.Theta);
     }
 
     [Fact]
