@@ -31,6 +31,7 @@ public sealed class BatchNormStatistics : IDisposable
     /// <summary>A copy of the model's running statistics.</summary>
     public static BatchNormStatistics Capture(nn.Module model)
     {
+        using var scope = NewDisposeScope(); // the detached views are temporaries
         var tensors = Layers(model).SelectMany(bn => new[] { bn.running_mean!.detach().clone(), bn.running_var!.detach().clone() }).ToArray();
         foreach (var t in tensors) t.DetachFromDisposeScope();
         return new BatchNormStatistics(tensors);

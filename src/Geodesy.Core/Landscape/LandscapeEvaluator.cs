@@ -109,13 +109,108 @@ public sealed class LandscapeEvaluator : IDisposable
         using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
         _model.eval();
-        var logits = _model.call(inputs);
-        var losses = nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.None).to_type(ScalarType.Float64);
-        var correct = logits.argmax(1).eq(labels).to_type(ScalarType.Float64);
-        long n = _train.Count, m = _test.Count;
-        // One read-back for the four sums.
-        var sums = torch.stack([losses.narrow(0, 0, n).sum(), correct.narrow(0, 0, n).sum(), losses.narrow(0, n, m).sum(), correct.narrow(0, n, m).sum()]).data<double>().ToArray();
-        return new LandscapePoint(sums[0] / n, sums[1] / n, sums[2] / m, sums[3] / m);
+        var sums = Sums(_model.call(inputs), labels, _train.Count);
+        return Mean(sums);
+    }
+
+    private LandscapePoint Mean(double[] sums) =>
+        new(sums[0] / _train.Count, sums[1] / _train.Count, sums[2] / _test.Count, sums[3] / _test.Count);
+
+    /// <summary>
+    /// The sums of cross-entropy and of correct predictions over the first <paramref name="trainRows"/> rows (train)
+    /// and over the rest (test), in float64 from per-example values, read back in one transfer.
+    /// </summary>
+    internal static double[] Sums(Tensor logits, Tensor labels, long trainRows)
+    {
+        using var one = logits.unsqueeze(0);
+        return SumsPerPoint(one, labels, trainRows)[0];
+    }
+
+    /// <summary><see cref="Sums"/> of each of G points at once: <paramref name="logits"/> [G, N, classes], <paramref name="labels"/> [N].</summary>
+    internal static double[][] SumsPerPoint(Tensor logits, Tensor labels, long trainRows)
+    {
+        using var scope = NewDisposeScope();
+        long g = logits.shape[0], rows = logits.shape[1];
+        var flat = logits.reshape(g * rows, -1);
+        var y = labels.repeat(g);
+        var losses = nn.functional.cross_entropy(flat, y, reduction: nn.Reduction.None).to_type(ScalarType.Float64).view(g, rows);
+        var correct = flat.argmax(1).eq(y).to_type(ScalarType.Float64).view(g, rows);
+        long n = trainRows, m = rows - trainRows;
+        Tensor Part(Tensor t, long start, long length) => length == 0 ? torch.zeros(g, ScalarType.Float64) : t.narrow(1, start, length).sum(1);
+        var sums = torch.stack([Part(losses, 0, n), Part(correct, 0, n), Part(losses, n, m), Part(correct, n, m)], 1).data<double>().ToArray();
+        return Enumerable.Range(0, (int)g).Select(i => sums[(4 * i)..(4 * i + 4)]).ToArray();
+    }
+
+    /// <summary>
+    /// Lets <see cref="AtGrid"/> use <see cref="FirstLayerPrecompute"/> where it applies (default);
+    /// false forces a whole forward pass at every point.
+    /// </summary>
+    public bool AllowFirstLayerPrecompute { get; init; } = true;
+
+    /// <summary>Why <see cref="AtGrid"/> evaluates point by point (null: it uses the first-layer precompute).</summary>
+    public string? PrecomputeFallback =>
+        !AllowFirstLayerPrecompute ? "the first-layer precompute was switched off"
+        : ResetsBatchNorm ? "BatchNorm statistics are re-estimated at every point"
+        : FirstLayerPrecompute.Unsupported(_model);
+
+    /// <summary>
+    /// The values at θ0 + Σ_k c_k·d_k for each coefficient vector c (one coefficient per direction), in
+    /// order: by the first-layer precompute when it applies, otherwise point by point (<see cref="PrecomputeFallback"/>).
+    /// </summary>
+    public GridEvaluation AtGrid(IReadOnlyList<Tensor> directions, IReadOnlyList<double[]> coefficients)
+    {
+        if (directions.Count == 0) throw new ArgumentException("at least one direction", nameof(directions));
+        if (coefficients.Any(c => c.Length != directions.Count)) throw new ArgumentException($"every point needs {directions.Count} coefficient(s)", nameof(coefficients));
+        if (PrecomputeFallback is { } reason)
+        {
+            var points = coefficients.Select(c =>
+            {
+                using var scope = NewDisposeScope();
+                var weights = Centre.clone();
+                for (int k = 0; k < c.Length; k++) weights.add_(directions[k], alpha: c[k]);
+                return At(weights);
+            }).ToArray();
+            return new GridEvaluation(points, GridEvaluation.PerPointForward, reason);
+        }
+        var sums = coefficients.Select(_ => new double[4]).ToArray();
+        var chain = (SequentialModel)_model;
+        try
+        {
+            using var noGrad = torch.no_grad();
+            _model.eval();
+            foreach (var (inputs, labels, trainRows) in Chunks())
+                using (inputs)
+                using (labels)
+                    FirstLayerPrecompute.AddChunk(chain, Centre, directions, coefficients, inputs, labels, trainRows, sums);
+        }
+        finally
+        {
+            Restore();
+        }
+        ForwardExamples += coefficients.Count * (_train.Count + _test.Count);
+        Points += coefficients.Count;
+        return new GridEvaluation(sums.Select(Mean).ToArray(), GridEvaluation.FirstLayerPrecompute, null, FirstLayerPrecompute.BatchesPoints(chain));
+    }
+
+    /// <summary>
+    /// The examples in chunks of at most the batch size, inputs in the model's dtype: the joined sets
+    /// when they fit one (train rows first), otherwise the train chunks, then the test chunks. The caller disposes each.
+    /// </summary>
+    private IEnumerable<(Tensor Inputs, Tensor Labels, long TrainRows)> Chunks()
+    {
+        if (_joined is { } joined)
+        {
+            yield return (joined.Inputs.alias(), joined.Labels.alias(), _train.Count);
+            yield break;
+        }
+        var dtype = Evaluation.ParameterDType(_model);
+        foreach (var (set, isTrain) in new[] { (_train, true), (_test, false) })
+            for (long start = 0; start < set.Count; start += _batchSize)
+            {
+                long len = Math.Min(_batchSize, set.Count - start);
+                using var inputs = set.Inputs.narrow(0, start, len);
+                yield return (inputs.to_type(dtype), set.Labels.narrow(0, start, len), isTrain ? len : 0);
+            }
     }
 
     /// <summary>Puts the centre weights back into the model.</summary>

@@ -36,24 +36,36 @@ public sealed class SequentialModel : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
-        Tensor x = FlattenInput ? input.reshape(input.shape[0], -1) : input.alias();
-        bool firstWeightLayer = true;
-        foreach (var layer in _layers)
+        using var x = PrepareInput(input);
+        return ForwardFrom(0, x);
+    }
+
+    /// <summary>What layer 0 receives: the input, flattened to [N, -1] when <see cref="FlattenInput"/> is set.</summary>
+    public Tensor PrepareInput(Tensor input) => FlattenInput ? input.reshape(input.shape[0], -1) : input.alias();
+
+    /// <summary>
+    /// Layers <paramref name="first"/>, <paramref name="first"/> + 1, ... applied to <paramref name="x"/>
+    /// (what layer <paramref name="first"/> receives); the input is not disposed. forward = ForwardFrom(0, PrepareInput(input)).
+    /// </summary>
+    public Tensor ForwardFrom(int first, Tensor x)
+    {
+        if (first < 0 || first > _layers.Count) throw new ArgumentOutOfRangeException(nameof(first), $"layer {first} of {_layers.Count}");
+        int firstWeightLayer = _layers.FindIndex(IsWeightLayer);
+        x = x.alias();
+        for (int i = first; i < _layers.Count; i++)
         {
-            if (layer is TorchSharp.Modules.Linear or TorchSharp.Modules.Conv2d)
+            if (i != firstWeightLayer && IsWeightLayer(_layers[i]) && Dropout > 0 && training)
             {
-                if (!firstWeightLayer && Dropout > 0 && training)
-                {
-                    var dropped = nn.functional.dropout(x, Dropout, training: true);
-                    x.Dispose();
-                    x = dropped;
-                }
-                firstWeightLayer = false;
+                var dropped = nn.functional.dropout(x, Dropout, training: true);
+                x.Dispose();
+                x = dropped;
             }
-            var next = layer.call(x);
+            var next = _layers[i].call(x);
             x.Dispose();
             x = next;
         }
         return x;
     }
+
+    private static bool IsWeightLayer(nn.Module<Tensor, Tensor> layer) => layer is TorchSharp.Modules.Linear or TorchSharp.Modules.Conv2d;
 }

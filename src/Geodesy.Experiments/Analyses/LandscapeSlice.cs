@@ -137,6 +137,17 @@ public sealed record DirectionInfo(string Kind, string? File, string Normalizati
 /// <summary>The Hessian eigenpair behind an eigen:K direction.</summary>
 public sealed record EigenDirection(int Index, double Eigenvalue, double Residual, SolverStatus Status, long Matvecs, long Gradients);
 
+/// <summary>How a slice's grid was evaluated: <see cref="GridEvaluation.FirstLayerPrecompute"/> or <see cref="GridEvaluation.PerPointForward"/>, and why not the former.</summary>
+public sealed record SliceEvaluation(string Path, string? Fallback, bool BatchedPoints)
+{
+    public JsonObject ToJson() => new() { ["path"] = Path, ["fallback_reason"] = Fallback, ["batched_points"] = BatchedPoints };
+
+    public string Describe() => Fallback is null
+        ? "grid evaluated by the first-layer precompute (first-layer outputs of the centre and the directions combined at each point" +
+          (BatchedPoints ? "; later layers batched over points)" : ")")
+        : $"grid evaluated by a forward pass per point ({Fallback})";
+}
+
 /// <summary>One grid point of a slice: α (and β in 2D) and the values there.</summary>
 public sealed record SlicePoint(double Alpha, double? Beta, LandscapePoint Value);
 
@@ -144,7 +155,7 @@ public sealed record SlicePoint(double Alpha, double? Beta, LandscapePoint Value
 public sealed record SliceResult(
     LoadedModel Source, SliceSettings Settings, IReadOnlyList<DirectionInfo> Directions, double? Cosine, double? CosineBeforeOrthogonalization,
     LandscapePoint Centre, IReadOnlyList<SlicePoint> Points, long TrainExamples, long TestExamples, long ForwardExamples, double Seconds,
-    JsonObject BatchNorm)
+    JsonObject BatchNorm, SliceEvaluation Evaluation)
 {
     public Cost Cost => Cost.Of(Directions.Sum(d => d.Eigen?.Matvecs ?? 0), Directions.Sum(d => d.Eigen?.Gradients ?? 0), Seconds);
 
@@ -166,6 +177,7 @@ public sealed record SliceResult(
             root["directions_cosine"] = Finite(Cosine);
             root["directions_cosine_before_orthogonalization"] = Finite(CosineBeforeOrthogonalization);
         }
+        root["evaluation"] = Evaluation.ToJson();
         root["centre"] = LandscapeJson.Values(Centre);
         var points = new JsonArray();
         foreach (var p in Points)
@@ -271,24 +283,27 @@ public static class SliceAnalysis
         using var evaluator = new LandscapeEvaluator(model, train, test, settings.StreamBatch, resetData);
         if (resetData is not null) log($"BatchNorm statistics re-estimated at each point from {resetData.Count:N0} training examples");
         var centre = evaluator.At(evaluator.Centre);
-        var points = EvaluateGrid(evaluator, settings.Grid.Values, d1, d2 is null ? null : (settings.Grid2 ?? settings.Grid).Values, d2);
+        var (points, evaluation) = EvaluateGrid(evaluator, settings.Grid.Values, d1, d2 is null ? null : (settings.Grid2 ?? settings.Grid).Values, d2);
+        log(evaluation.Describe());
         log($"centre: train loss {LandscapeJson.Num(centre.TrainLoss)} accuracy {LandscapeJson.Num(centre.TrainAccuracy)}, " +
             $"test loss {LandscapeJson.Num(centre.TestLoss)} accuracy {LandscapeJson.Num(centre.TestAccuracy)}; {points.Count} grid points");
         return new SliceResult(loaded, settings, directions, cosine, cosineBefore, centre, points, train.Count, test.Count,
-            evaluator.ForwardExamples, clock.Elapsed.TotalSeconds, BatchNormReset.Describe(BatchNormStatistics.Present(model), resetData, "centre"));
+            evaluator.ForwardExamples, clock.Elapsed.TotalSeconds, BatchNormReset.Describe(BatchNormStatistics.Present(model), resetData, "centre"), evaluation);
     }
 
-    /// <summary>The values at θ + α·d1 (+ β·d2) for every α (and every β), α outer, β inner.</summary>
-    public static List<SlicePoint> EvaluateGrid(LandscapeEvaluator evaluator, double[] alphas, Tensor d1, double[]? betas, Tensor? d2)
+    /// <summary>The values at θ + α·d1 (+ β·d2) for every α (and every β), α outer, β inner, and how they were evaluated.</summary>
+    public static (List<SlicePoint> Points, SliceEvaluation Evaluation) EvaluateGrid(LandscapeEvaluator evaluator, double[] alphas, Tensor d1, double[]? betas, Tensor? d2)
     {
-        var points = new List<SlicePoint>();
+        var at = new List<(double Alpha, double? Beta)>();
         foreach (double alpha in alphas)
         {
-            if (d2 is null || betas is null) points.Add(new SlicePoint(alpha, null, evaluator.At(alpha, d1)));
-            else
-                foreach (double beta in betas) points.Add(new SlicePoint(alpha, beta, evaluator.At(alpha, d1, beta, d2)));
+            if (d2 is null || betas is null) at.Add((alpha, null));
+            else foreach (double beta in betas) at.Add((alpha, beta));
         }
-        return points;
+        var directions = d2 is null || betas is null ? new[] { d1 } : new[] { d1, d2 };
+        var grid = evaluator.AtGrid(directions, at.Select(p => p.Beta is double b ? new[] { p.Alpha, b } : new[] { p.Alpha }).ToArray());
+        var points = at.Select((p, i) => new SlicePoint(p.Alpha, p.Beta, grid.Points[i])).ToList();
+        return (points, new SliceEvaluation(grid.Path, grid.Fallback, grid.BatchedPoints));
     }
 
     /// <summary>Lanczos settings of eigen:K directions: relative accuracy and product budget.</summary>

@@ -74,7 +74,11 @@ public static class LandscapePlots
     /// A heat map of <paramref name="values"/> [β index, α index] over the α-β plane with contour
     /// lines at <paramref name="levels"/>, each labelled with its value, and a colour bar.
     /// </summary>
-    public static void HeatmapPng(string path, string title, double[] alphas, double[] betas, double[,] values, string valueLabel, int levels = 8)
+    public static void HeatmapPng(string path, string title, double[] alphas, double[] betas, double[,] values, string valueLabel, int levels = 8) =>
+        AtomicFile.WriteAllBytes(path, Heatmap(title, alphas, betas, values, valueLabel, levels).GetImageBytes(Width, Height, ImageFormat.Png));
+
+    /// <summary>The plot of <see cref="HeatmapPng"/>.</summary>
+    public static Plot Heatmap(string title, double[] alphas, double[] betas, double[,] values, string valueLabel, int levels = 8)
     {
         var plt = StudyReport.NewPlot();
         int rows = betas.Length, cols = alphas.Length;
@@ -91,7 +95,9 @@ public static class LandscapePlots
         var heat = plt.Add.Heatmap(flipped);
         heat.Colormap = new ScottPlot.Colormaps.Viridis();
         double dx = (alphas[^1] - alphas[0]) / (cols - 1), dy = (betas[^1] - betas[0]) / (rows - 1);
-        heat.Extent = new CoordinateRect(alphas[0] - dx / 2, alphas[^1] + dx / 2, betas[0] - dy / 2, betas[^1] + dy / 2);
+        // Each cell centred on its grid point: the drawn rectangle runs half a cell beyond the first and last points.
+        // (ScottPlot's Extent names the first and last cell centres, not the edges, so it is not used.)
+        heat.Rectangle = new CoordinateRect(alphas[0] - dx / 2, alphas[^1] + dx / 2, betas[0] - dy / 2, betas[^1] + dy / 2);
         var bar = plt.Add.ColorBar(heat);
         bar.Label = log ? valueLabel + " (log scale)" : valueLabel;
         if (log)
@@ -128,7 +134,7 @@ public static class LandscapePlots
         plt.XLabel("α (direction 1)");
         plt.YLabel("β (direction 2)");
         plt.Axes.SetLimits(alphas[0] - dx / 2, alphas[^1] + dx / 2, betas[0] - dy / 2, betas[^1] + dy / 2);
-        AtomicFile.WriteAllBytes(path, plt.GetImageBytes(Width, Height, ImageFormat.Png));
+        return plt;
     }
 
     private static bool UseLogScale(double min, double max) => min > 0 && max / min > 10;

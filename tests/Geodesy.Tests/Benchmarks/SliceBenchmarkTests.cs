@@ -21,6 +21,8 @@ public sealed class SliceBenchmarkTests : IDisposable
         Assert.Equal(9, (int)doc["points"]!);
         Assert.Equal(40, (long)doc["examples_per_point"]!);
         Assert.True((double)doc["slice_over_forward"]! > 0);
+        Assert.Equal("first-layer-precompute", (string?)doc["evaluation"]!["path"]);
+        Assert.Equal(1, (int)doc["threads"]!);
         AssertUsageError(RunCli("bench", "slice", "--arch", "mlp:784-8-10", "--grid", "1", "--json", _dir["bad.json"]), "--grid");
         Assert.False(File.Exists(_dir["bad.json"]));
     }

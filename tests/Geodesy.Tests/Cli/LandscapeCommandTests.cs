@@ -70,6 +70,7 @@ public sealed class LandscapeCommandTests : IDisposable
         Assert.Equal((double)doc["centre"]!["train_loss"]!, (double)points[2]!["train_loss"]!, 6);
         Assert.Equal(40, (int)doc["data"]!["train_examples"]!);
         Assert.Equal("filter", (string?)doc["directions"]![0]!["normalization"]);
+        Assert.Equal("first-layer-precompute", (string?)doc["evaluation"]!["path"]);
         Assert.Equal(6L * 80, (long)doc["cost"]!["forward_examples"]!);
         Assert.NotNull(doc["provenance"]!["weights_sha256"]);
         var csv = File.ReadAllLines(_dir["s.csv"]);

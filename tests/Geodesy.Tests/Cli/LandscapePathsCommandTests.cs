@@ -90,6 +90,7 @@ public sealed class LandscapePathsCommandTests : IDisposable
             "--reset-bn", "--json", _dir["slice.json"], "--threads", "1");
         Assert.True(slice.ExitCode == 0, slice.Stderr);
         Assert.Equal("reset", (string?)Read(_dir["slice.json"])["batchnorm"]!["statistics"]);
+        Assert.Equal("per-point-forward", (string?)Read(_dir["slice.json"])["evaluation"]!["path"]);
 
         var bad = RunCli("landscape", "slice", "--arch", Cnn, "--data", "mnist", "--examples", "60", "--weights", a, "--reset-bn-examples", "5", "--json", _dir["bad.json"]);
         AssertUsageError(bad, "--reset-bn-examples needs --reset-bn");
