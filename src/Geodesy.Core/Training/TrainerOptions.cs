@@ -2,7 +2,12 @@ using Geodesy.Core.Training.Techniques;
 
 namespace Geodesy.Core.Training;
 
-public enum OptimizerKind { Sgd, Momentum, Adam }
+/// <summary>
+/// Sgd and Momentum and Adam add the weight decay λθ to the gradient (coupled L2, as PyTorch's SGD and Adam);
+/// AdamW decays the weights outside the adaptive step (decoupled, Loshchilov &amp; Hutter 2019):
+/// θ ← θ − η(m̂/(√v̂+ε) + λθ), PyTorch's torch.optim.AdamW.
+/// </summary>
+public enum OptimizerKind { Sgd, Momentum, Adam, AdamW }
 
 public enum ScheduleKind { Constant, Step, Cosine }
 

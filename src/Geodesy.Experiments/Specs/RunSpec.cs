@@ -29,7 +29,7 @@ public sealed record RunSpec
         Example = "mlp:784-100-10; see 'geodesy models'", RequiredOption = true)]
     public string Arch { get; init; } = "mlp:784-100-10";
 
-    [RunSetting("sgd | momentum (heavy ball, --momentum 0.9) | adam", OneOf = "sgd,momentum,adam")]
+    [RunSetting("sgd | momentum (heavy ball, --momentum 0.9) | adam | adamw (decoupled weight decay)", OneOf = "sgd,momentum,adam,adamw")]
     public string Optimizer { get; init; } = "momentum";
 
     [RunSetting("Learning rate", Positive = true)]
@@ -41,7 +41,7 @@ public sealed record RunSpec
     [RunSetting("Mini-batch size", Min = 1)]
     public int Batch { get; init; } = 64;
 
-    [RunSetting("L2 weight decay coefficient", Min = 0)]
+    [RunSetting("Weight decay coefficient (L2 added to the gradient; decoupled with adamw)", Min = 0)]
     public double WeightDecay { get; init; }
 
     [RunSetting("constant | step | cosine", OneOf = "constant,step,cosine")]
@@ -148,7 +148,8 @@ public sealed record RunSpec
             "sgd" => OptimizerKind.Sgd,
             "momentum" => OptimizerKind.Momentum,
             "adam" => OptimizerKind.Adam,
-            _ => throw new InputException($"--optimizer must be sgd, momentum or adam (got '{Optimizer}')"),
+            "adamw" => OptimizerKind.AdamW,
+            _ => throw new InputException($"--optimizer must be sgd, momentum, adam or adamw (got '{Optimizer}')"),
         },
         LearningRate = TrainingRegimes.TrainLongerRate(Lr, Batch, TrainLonger),
         Momentum = Momentum,
