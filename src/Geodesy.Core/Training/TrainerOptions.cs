@@ -18,6 +18,8 @@ public sealed record TrainerOptions
     public double LearningRate { get; init; } = 0.05;
     /// <summary>Momentum for <see cref="OptimizerKind.Momentum"/> (heavy ball, PyTorch convention).</summary>
     public double Momentum { get; init; } = 0.9;
+    /// <summary>β₂ of <see cref="OptimizerKind.Adam"/> and <see cref="OptimizerKind.AdamW"/> (β₁ stays 0.9, ε 1e-8, PyTorch's defaults).</summary>
+    public double AdamBeta2 { get; init; } = 0.999;
     public double WeightDecay { get; init; }
     public int BatchSize { get; init; } = 64;
     public ScheduleKind Schedule { get; init; } = ScheduleKind.Constant;

@@ -38,6 +38,9 @@ public sealed record RunSpec
     [RunSetting("Momentum for --optimizer momentum", Min = 0, Below = 1)]
     public double Momentum { get; init; } = 0.9;
 
+    [RunSetting("β₂ of --optimizer adam and adamw (the second-moment average; grokking studies use 0.98)", Positive = true, Below = 1)]
+    public double AdamBeta2 { get; init; } = 0.999;
+
     [RunSetting("Mini-batch size", Min = 1)]
     public int Batch { get; init; } = 64;
 
@@ -153,6 +156,7 @@ public sealed record RunSpec
         },
         LearningRate = TrainingRegimes.TrainLongerRate(Lr, Batch, TrainLonger),
         Momentum = Momentum,
+        AdamBeta2 = AdamBeta2,
         WeightDecay = WeightDecay,
         BatchSize = Batch,
         Schedule = Schedule switch

@@ -13,16 +13,18 @@ namespace Geodesy.Tests.Training;
 /// </summary>
 public class AdamWTests
 {
-    private const double Lr = 0.05, Decay = 0.5, Beta1 = 0.9, Beta2 = 0.999, Eps = 1e-8;
+    private const double Lr = 0.05, Decay = 0.5, Beta1 = 0.9, Eps = 1e-8;
     private const int Steps = 3;
     private const double Tolerance = 2e-5; // float32 training against a float64 reference
 
-    [Fact]
-    public void ThreeFullBatchStepsMatchTheDecoupledFormula()
+    [Theory]
+    [InlineData(0.999)]
+    [InlineData(0.98)]
+    public void ThreeFullBatchStepsMatchTheDecoupledFormula(double beta2)
     {
         var (trained, data) = Problem();
-        Trainer.Train(trained, data, Options(OptimizerKind.AdamW));
-        var reference = Reference(data);
+        Trainer.Train(trained, data, Options(OptimizerKind.AdamW) with { AdamBeta2 = beta2 });
+        var reference = Reference(data, beta2);
         var actual = Flat(trained);
         Assert.Equal(reference.Length, actual.Length);
         for (int i = 0; i < actual.Length; i++)
@@ -34,7 +36,7 @@ public class AdamWTests
     {
         var (coupled, data) = Problem();
         Trainer.Train(coupled, data, Options(OptimizerKind.Adam));
-        var reference = Reference(data);
+        var reference = Reference(data, 0.999);
         var actual = Flat(coupled);
         double largest = actual.Zip(reference, (a, r) => Math.Abs(a - r)).Max();
         Assert.True(largest > 100 * Tolerance, $"coupled Adam came within {largest} of decoupled AdamW");
@@ -55,7 +57,7 @@ public class AdamWTests
         model.parameters().SelectMany(p => p.detach().to(ScalarType.Float64).flatten().data<double>().ToArray()).ToArray();
 
     /// <summary>The same model trained by the written-out AdamW update, the gradients from autograd in float64.</summary>
-    private static double[] Reference(DataSplit data)
+    private static double[] Reference(DataSplit data, double beta2)
     {
         var (model, _) = Problem();
         model.to(ScalarType.Float64);
@@ -75,8 +77,8 @@ public class AdamWTests
                 for (int i = 0; i < theta.Length; i++)
                 {
                     m[k][i] = Beta1 * m[k][i] + (1 - Beta1) * g[i];
-                    v[k][i] = Beta2 * v[k][i] + (1 - Beta2) * g[i] * g[i];
-                    double mHat = m[k][i] / (1 - Math.Pow(Beta1, t)), vHat = v[k][i] / (1 - Math.Pow(Beta2, t));
+                    v[k][i] = beta2 * v[k][i] + (1 - beta2) * g[i] * g[i];
+                    double mHat = m[k][i] / (1 - Math.Pow(Beta1, t)), vHat = v[k][i] / (1 - Math.Pow(beta2, t));
                     theta[i] -= Lr * (mHat / (Math.Sqrt(vHat) + Eps) + Decay * theta[i]);
                 }
                 using (no_grad())
