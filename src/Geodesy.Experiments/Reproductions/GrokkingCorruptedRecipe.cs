@@ -30,13 +30,13 @@ public sealed class GrokkingCorruptedRecipe : Recipe
         new("grok_beta2", RecipeOptionKind.Double, "0.98", "0.98", "AdamW β₂"),
         new("grok_decay", RecipeOptionKind.Double, "5", "5", "decoupled weight decay of the regularized runs"),
         new("grok_baseline_decay", RecipeOptionKind.Double, "0", "0", "weight decay of the comparison runs"),
-        new("grok_steps", RecipeOptionKind.Int, "2000", "1000", "full-batch steps of every run"),
+        new("grok_steps", RecipeOptionKind.Int, "3000", "1000", "full-batch steps of every run"),
         new("grok_probe_every", RecipeOptionKind.Int, "10", "10", "steps between the ipr and examples probe rows"),
         new("memorized_accuracy", RecipeOptionKind.Double, "0.99", "0.99", "train accuracy (on the training labels) that counts as memorized"),
         new("generalized_accuracy", RecipeOptionKind.Double, "0.9", "0.9", "test accuracy that counts as generalized"),
     ];
 
-    protected override (int Default, int Quick) SeedCounts => (3, 2);
+    protected override (int Default, int Quick) SeedCounts => (4, 2);
 
     public override string Criterion(RecipeOptions o) =>
         $"Over seeds, with decoupled weight decay {o.Double("grok_decay"):G3}: (1) delay = first step with test accuracy ≥ {o.Double("generalized_accuracy"):G3} minus first step with " +
@@ -90,7 +90,7 @@ public sealed class GrokkingCorruptedRecipe : Recipe
                 }
             }
         }
-        c.LinePlot("accuracy.png", $"Train, test and corrupted-example accuracy ({o.Text("grok_data")}, seed {o.Seeds.First()})", "step", "accuracy", accuracyCurves);
+        c.LinePlot("accuracy.png", $"Train, test and corrupted-example accuracy (seed {o.Seeds.First()})", "step", "accuracy", accuracyCurves);
         c.LinePlot("ipr.png", $"Mean Fourier IPR of the first-layer weights (seed {o.Seeds.First()})", "step", "IPR", iprCurves);
 
         return new JsonObject

@@ -38,7 +38,7 @@ public sealed record RunSpec
     [RunSetting("Momentum for --optimizer momentum", Min = 0, Below = 1)]
     public double Momentum { get; init; } = 0.9;
 
-    [RunSetting("β₂ of --optimizer adam and adamw (the second-moment average; grokking studies use 0.98)", Positive = true, Below = 1)]
+    [RunSetting("β₂ of --optimizer adam and adamw (the second-moment average; grokking studies use 0.98)", Min = 0, Below = 1)]
     public double AdamBeta2 { get; init; } = 0.999;
 
     [RunSetting("Mini-batch size", Min = 1)]
