@@ -18,7 +18,7 @@ public sealed class GrokkingCorruptedRecipe : Recipe
 {
     public override string Name => "grokking-corrupted";
     public override string Claim => "On modular addition with corrupted training labels, a network trained with weight decay memorizes first and generalizes later, its first-layer weights become periodic (the Fourier IPR rises), and weight decay makes it drop the corrupted labels it fitted and generalize better than without.";
-    public override string Source => "Doshi, Das, He & Gromov 2024, To grok or not to grok: disentangling generalization and memorization on corrupted algorithmic datasets (ICLR), Fig. 1 (train/test accuracy and IPR), Fig. 3 (phase diagram over weight decay and corruption) and Sec. 5 (memorization, then unlearning of the corrupted examples)";
+    public override string Source => "Doshi, Das, He & Gromov 2024, To grok or not to grok: disentangling generalization and memorization on corrupted algorithmic datasets (ICLR): the abstract (with regularization, grokking first, then the corrupted examples are unlearned), and the sections on grokking with label noise (the phases over weight decay and corruption, the IPR) and on the effect of regularization";
 
     protected override IReadOnlyList<RecipeOption> OwnOptions { get; } =
     [
