@@ -106,7 +106,7 @@ internal delegate (Tensor? G, Tensor? Rg) LayerBackward(Tensor? g, Tensor rg, Te
 /// Jacobians (an empirical NTK) are <see cref="PerExampleGradients"/> of the rows of the output
 /// Jacobian sent down by <see cref="Tangent"/>'s backward.
 /// <para>Layers: Linear, Conv2d (groups 1, zero padding), BatchNorm with running statistics in
-/// eval mode, ReLU, Tanh, exact GELU, MaxPool2d, and linear parameter-free layers (AvgPool2d,
+/// eval mode, ReLU, Tanh, exact GELU, Square (x²), MaxPool2d, and linear parameter-free layers (AvgPool2d,
 /// Flatten, GlobalAvgPool, Identity, dropout in eval mode).</para>
 /// </summary>
 internal abstract class LayerDerivatives
@@ -133,6 +133,7 @@ internal abstract class LayerDerivatives
             ReLU => new ReluDerivatives(),
             Tanh => new TanhDerivatives(),
             GELU g when g.approximate == GELU.Approximate.none => new GeluDerivatives(),
+            Models.Square => new SquareDerivatives(),
             MaxPool2d m => new MaxPool2dDerivatives(m),
             AvgPool2d or Flatten or Models.GlobalAvgPool or Identity => new LinearMapDerivatives((nn.Module<Tensor, Tensor>)layer),
             Dropout or Dropout1d or Dropout2d or Dropout3d or AlphaDropout or FeatureAlphaDropout when eval => new LinearMapDerivatives((nn.Module<Tensor, Tensor>)layer),
@@ -439,6 +440,14 @@ internal sealed class TanhDerivatives : ElementwiseDerivatives
         var d1 = t.square().neg_().add_(1.0);
         return (t, d1, d1.mul(t).mul_(-2.0)); // (1 - t^2)' = -2 t (1 - t^2)
     }
+}
+
+/// <summary>x²: f' = 2a, f'' = 2.</summary>
+internal sealed class SquareDerivatives : ElementwiseDerivatives
+{
+    public override bool IsCurved => true;
+
+    protected override (Tensor F, Tensor D1, Tensor? D2) Derivatives(Tensor a) => (a.square(), a.mul(2.0), ones_like(a).mul_(2.0));
 }
 
 /// <summary>Exact GELU a Phi(a): f' = Phi + a phi, f'' = phi (2 - a^2).</summary>

@@ -115,6 +115,7 @@ public static class SubspaceTraining
         OptimizerKind.Sgd => optim.SGD([z], o.LearningRate),
         OptimizerKind.Momentum => optim.SGD([z], o.LearningRate, momentum: o.Momentum),
         OptimizerKind.Adam => optim.Adam([z], o.LearningRate),
+        OptimizerKind.AdamW => optim.AdamW([z], o.LearningRate, weight_decay: 0), // no weight decay on z here, as for the others
         _ => throw new InputException($"unknown optimizer {o.Optimizer}"),
     };
 }

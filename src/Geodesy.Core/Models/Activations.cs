@@ -7,7 +7,7 @@ namespace Geodesy.Core.Models;
 internal static class Activations
 {
     public const string Default = "relu";
-    public static readonly string[] Names = ["relu", "tanh", "gelu"];
+    public static readonly string[] Names = ["relu", "tanh", "gelu", "square"];
 
     public static string Parse(string spec, string text) =>
         Names.Contains(text)
@@ -19,6 +19,16 @@ internal static class Activations
         "relu" => nn.ReLU(),
         "tanh" => nn.Tanh(),
         "gelu" => nn.GELU(),
+        "square" => new Square(),
         _ => throw new ArgumentOutOfRangeException(nameof(name), name, "not a known activation"),
     };
+}
+
+/// <summary>
+/// x ↦ x², element-wise: the quadratic activation of Gromov 2023 ("Grokking modular arithmetic") and
+/// Doshi et al. 2024, whose MLPs on modular arithmetic have closed-form periodic solutions with it.
+/// </summary>
+public sealed class Square() : nn.Module<Tensor, Tensor>(nameof(Square))
+{
+    public override Tensor forward(Tensor input) => input.square();
 }

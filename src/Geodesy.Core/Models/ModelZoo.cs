@@ -14,7 +14,7 @@ public static class ModelZoo
     // Adding a model: one line here (see Models/README.md).
     private static readonly Family[] Families =
     [
-        new("mlp", "mlp:784-100-10", "fully connected: Linear, act, ..., Linear on the flattened input; act relu (default), tanh or gelu",
+        new("mlp", "mlp:784-100-10", "fully connected: Linear, act, ..., Linear on the flattened input; act relu (default), tanh, gelu or square (x²); :nobias drops the biases",
             MlpArchitecture.Parse),
         new("cnn", "cnn:channels=16-32", "conv stages Conv(k, same padding), [BN], act, 2x2 max/avg pool; then Linear; options channels, kernel, pool, bn, act",
             CnnArchitecture.Parse),

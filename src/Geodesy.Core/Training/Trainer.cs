@@ -146,7 +146,8 @@ public static class Trainer
         {
             OptimizerKind.Sgd => optim.SGD(trainable, o.LearningRate, weight_decay: o.WeightDecay),
             OptimizerKind.Momentum => optim.SGD(trainable, o.LearningRate, momentum: o.Momentum, weight_decay: o.WeightDecay),
-            OptimizerKind.Adam => optim.Adam(trainable, o.LearningRate, weight_decay: o.WeightDecay),
+            OptimizerKind.Adam => optim.Adam(trainable, o.LearningRate, beta2: o.AdamBeta2, weight_decay: o.WeightDecay),
+            OptimizerKind.AdamW => optim.AdamW(trainable, o.LearningRate, beta2: o.AdamBeta2, weight_decay: o.WeightDecay),
             _ => throw new InputException($"unknown optimizer {o.Optimizer}"),
         };
     }

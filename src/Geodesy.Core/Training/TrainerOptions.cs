@@ -2,7 +2,12 @@ using Geodesy.Core.Training.Techniques;
 
 namespace Geodesy.Core.Training;
 
-public enum OptimizerKind { Sgd, Momentum, Adam }
+/// <summary>
+/// Sgd and Momentum and Adam add the weight decay λθ to the gradient (coupled L2, as PyTorch's SGD and Adam);
+/// AdamW decays the weights outside the adaptive step (decoupled, Loshchilov &amp; Hutter 2019):
+/// θ ← θ − η(m̂/(√v̂+ε) + λθ), PyTorch's torch.optim.AdamW.
+/// </summary>
+public enum OptimizerKind { Sgd, Momentum, Adam, AdamW }
 
 public enum ScheduleKind { Constant, Step, Cosine }
 
@@ -13,6 +18,8 @@ public sealed record TrainerOptions
     public double LearningRate { get; init; } = 0.05;
     /// <summary>Momentum for <see cref="OptimizerKind.Momentum"/> (heavy ball, PyTorch convention).</summary>
     public double Momentum { get; init; } = 0.9;
+    /// <summary>β₂ of <see cref="OptimizerKind.Adam"/> and <see cref="OptimizerKind.AdamW"/> (β₁ stays 0.9, ε 1e-8, PyTorch's defaults).</summary>
+    public double AdamBeta2 { get; init; } = 0.999;
     public double WeightDecay { get; init; }
     public int BatchSize { get; init; } = 64;
     public ScheduleKind Schedule { get; init; } = ScheduleKind.Constant;

@@ -29,7 +29,7 @@ public sealed record RunSpec
         Example = "mlp:784-100-10; see 'geodesy models'", RequiredOption = true)]
     public string Arch { get; init; } = "mlp:784-100-10";
 
-    [RunSetting("sgd | momentum (heavy ball, --momentum 0.9) | adam", OneOf = "sgd,momentum,adam")]
+    [RunSetting("sgd | momentum (heavy ball, --momentum 0.9) | adam | adamw (decoupled weight decay)", OneOf = "sgd,momentum,adam,adamw")]
     public string Optimizer { get; init; } = "momentum";
 
     [RunSetting("Learning rate", Positive = true)]
@@ -38,10 +38,13 @@ public sealed record RunSpec
     [RunSetting("Momentum for --optimizer momentum", Min = 0, Below = 1)]
     public double Momentum { get; init; } = 0.9;
 
+    [RunSetting("β₂ of --optimizer adam and adamw (the second-moment average; grokking studies use 0.98)", Min = 0, Below = 1)]
+    public double AdamBeta2 { get; init; } = 0.999;
+
     [RunSetting("Mini-batch size", Min = 1)]
     public int Batch { get; init; } = 64;
 
-    [RunSetting("L2 weight decay coefficient", Min = 0)]
+    [RunSetting("Weight decay coefficient (L2 added to the gradient; decoupled with adamw)", Min = 0)]
     public double WeightDecay { get; init; }
 
     [RunSetting("constant | step | cosine", OneOf = "constant,step,cosine")]
@@ -148,10 +151,12 @@ public sealed record RunSpec
             "sgd" => OptimizerKind.Sgd,
             "momentum" => OptimizerKind.Momentum,
             "adam" => OptimizerKind.Adam,
-            _ => throw new InputException($"--optimizer must be sgd, momentum or adam (got '{Optimizer}')"),
+            "adamw" => OptimizerKind.AdamW,
+            _ => throw new InputException($"--optimizer must be sgd, momentum, adam or adamw (got '{Optimizer}')"),
         },
         LearningRate = TrainingRegimes.TrainLongerRate(Lr, Batch, TrainLonger),
         Momentum = Momentum,
+        AdamBeta2 = AdamBeta2,
         WeightDecay = WeightDecay,
         BatchSize = Batch,
         Schedule = Schedule switch

@@ -40,7 +40,7 @@ internal static class Tolerances
 internal static class CurvatureCases
 {
     public static readonly string[] BasicNames = ["mlp-tanh", "mlp-relu", "cnn-eval", "cnn-train"];
-    public static readonly string[] LayerKindNames = ["mlp-gelu-tanh", "cnn-strided-avgpool", "nin-like", "zoo-cnn-bn", "zoo-nin", "zoo-mlp-gelu"];
+    public static readonly string[] LayerKindNames = ["mlp-gelu-tanh", "cnn-strided-avgpool", "nin-like", "zoo-cnn-bn", "zoo-nin", "zoo-mlp-gelu", "zoo-mlp-square-nobias"];
 
     public static TheoryData<string> Basic => [.. BasicNames];
     public static TheoryData<string> LayerKinds => [.. LayerKindNames];
@@ -97,6 +97,7 @@ internal static class CurvatureCases
             "zoo-cnn-bn" => (SequentialModel)ModelZoo.Create("cnn:channels=2-3,bn=1", [1, 8, 8], Classes, 4),
             "zoo-nin" => (SequentialModel)ModelZoo.Create("nin:depth=1,width=3", [1, 8, 8], Classes, 5),
             "zoo-mlp-gelu" => (SequentialModel)ModelZoo.Create("mlp:64-5-4-3:gelu", [1, 8, 8], Classes, 6),
+            "zoo-mlp-square-nobias" => (SequentialModel)ModelZoo.Create("mlp:64-5-4-3:square:nobias", [1, 8, 8], Classes, 6),
             _ => throw new ArgumentException(name),
         };
         model.to(ScalarType.Float64);

@@ -194,13 +194,14 @@ public class ModelZooTests
     [InlineData("relu")]
     [InlineData("tanh")]
     [InlineData("gelu")]
+    [InlineData("square")]
     public void MlpForwardEqualsItsFormula(string activation)
     {
         using var scope = NewDisposeScope();
         string spec = activation == "relu" ? "mlp:6-5-4-3" : $"mlp:6-5-4-3:{activation}";
         using var model = ModelZoo.Create(spec, [2, 3], 3, seed: 4, dtype: ScalarType.Float64);
         var seq = Assert.IsType<SequentialModel>(model);
-        Func<Tensor, Tensor> act = activation switch { "relu" => t => F.relu(t), "tanh" => torch.tanh, _ => t => F.gelu(t) };
+        Func<Tensor, Tensor> act = activation switch { "relu" => t => F.relu(t), "tanh" => torch.tanh, "square" => t => t * t, _ => t => F.gelu(t) };
         Assert.Equal(activation, seq.Layers[1].GetType().Name.ToLowerInvariant());
         var p = model.named_parameters().ToDictionary(x => x.name, x => x.parameter);
         var x = torch.randn([4, 2, 3], dtype: ScalarType.Float64, generator: new torch.Generator(1));
@@ -208,6 +209,20 @@ public class ModelZooTests
         h = act(F.linear(h, p["2.weight"], p["2.bias"]));
         var expected = F.linear(h, p["4.weight"], p["4.bias"]);
         Assert.True(torch.allclose(model.call(x), expected, rtol: 0, atol: Float64Tolerance));
+    }
+
+    [Fact]
+    public void NoBiasMlpHasOnlyWeightsAndComputesW2SquareW1x()
+    {
+        using var scope = NewDisposeScope();
+        using var model = ModelZoo.Create("mlp:6-5-3:square:nobias", [6], 3, seed: 4, dtype: ScalarType.Float64);
+        var p = model.named_parameters().ToDictionary(x => x.name, x => x.parameter);
+        Assert.Equal(["0.weight", "2.weight"], p.Keys.ToArray());
+        Assert.Equal(["0.weight", "2.weight"], ModelZoo.DescribeParameters("mlp:6-5-3:square:nobias", [6], 3).Select(s => s.Name).ToArray());
+        var x = torch.randn([4, 6], dtype: ScalarType.Float64, generator: new torch.Generator(1));
+        var h = x.mm(p["0.weight"].t());
+        Assert.True(torch.allclose(model.call(x), (h * h).mm(p["2.weight"].t()), rtol: 0, atol: Float64Tolerance));
+        Assert.Equal(["0.weight", "2.weight"], ModelZoo.Create("mlp:6-5-3:nobias", [6], 3, seed: 4).named_parameters().Select(x => x.name).ToArray());
     }
 
     [Fact]

@@ -19,6 +19,7 @@ public class ReproduceEndToEndTests
         "--set", "until_loss=1.8", "--set", "max_epochs=2", "--set", "measure_examples=60",
         "--set", "steps=8", "--set", "probe_every=4", "--set", "probe_examples=32",
         "--set", "epochs=1", "--set", "curvature_examples=60", "--set", "invariance_models=1",
+        "--set", "grok_steps=60",
     ];
 
     private static void AssertContract(JsonObject doc, string recipe)

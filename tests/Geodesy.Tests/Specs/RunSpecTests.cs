@@ -53,7 +53,7 @@ public class RunSpecTests
     public void TheSettingTableDeclaresEveryKeyOnceWithItsDefaultAndOption()
     {
         var keys = RunSpec.Settings.Select(s => s.Key).ToArray();
-        Assert.Equal(36, keys.Length);
+        Assert.Equal(37, keys.Length);
         Assert.Equal(keys.Length, keys.Distinct().Count());
         Assert.Equal(keys, new RunSpec().ToJson().Select(kv => kv.Key));
         var weightDecay = RunSpec.Setting("weight_decay");
@@ -69,7 +69,7 @@ public class RunSpecTests
     [InlineData("step_every", 0, "--step-every must be at least 1 (got 0)")]
     [InlineData("warmup", -2, "--warmup must be >= 0 (got -2)")]
     [InlineData("step_gamma", 0.0, "--step-gamma must be > 0 (got 0)")]
-    [InlineData("optimizer", "rmsprop", "--optimizer must be sgd, momentum or adam (got 'rmsprop')")]
+    [InlineData("optimizer", "rmsprop", "--optimizer must be sgd, momentum, adam or adamw (got 'rmsprop')")]
     [InlineData("data", " ", "--data must not be empty (e.g. mnist)")]
     [InlineData("probe_examples", 0, "--probe-examples must be at least 1 (got 0)")]
     public void EachSettingIsCheckedByItsDeclaredRule(string key, object value, string message)

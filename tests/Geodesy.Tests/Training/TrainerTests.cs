@@ -38,7 +38,7 @@ public class TrainerTests
             Trainer.Train(model, data, new TrainerOptions { Epochs = 2, Optimizer = opt, LearningRate = 0.01, Seed = seed });
             return ParameterVector.Flatten(model);
         }
-        foreach (var opt in new[] { OptimizerKind.Sgd, OptimizerKind.Momentum, OptimizerKind.Adam })
+        foreach (var opt in new[] { OptimizerKind.Sgd, OptimizerKind.Momentum, OptimizerKind.Adam, OptimizerKind.AdamW })
         {
             using var a = Final(7, opt);
             using var b = Final(7, opt);
