@@ -10,7 +10,7 @@ namespace Geodesy.Experiments.Reproductions;
 /// Low-loss simplexes (Fort and Jastrzebski 2019): n independently trained solutions and one extra vertex,
 /// trained so that the loss is low at points sampled from the simplex they span, are connected at low
 /// loss through that vertex, while the direct face of the solutions (for n = 2 the linear path) has a
-/// barrier. Each seed trains n solutions on the same data (different initializations and data orders),
+/// barrier. Each seed trains n solutions on one training subset (different initializations and data orders),
 /// then runs `geodesy landscape connect --simplex ... --grid G` and reads the train loss on the lattice
 /// fixed in advance: on the face of the solutions alone, on the faces through the trained vertex
 /// (each solution with the trained vertex), and on the whole simplex.
@@ -23,16 +23,19 @@ public sealed class LowLossSimplexRecipe : Recipe
 
     protected override IReadOnlyList<RecipeOption> OwnOptions { get; } =
     [
-        new("data", RecipeOptionKind.Text, "mnist", "mnist", "data spec (every solution trains on all of its training examples, so they share the data)"),
+        new("data", RecipeOptionKind.Text, "mnist", "mnist", "data spec"),
         new("arch", RecipeOptionKind.Text, "mlp:784-100-10", "mlp:784-32-10", "architecture spec"),
+        new("subset", RecipeOptionKind.Int, "2000", "1000", "training examples (seeded stratified subset; the solutions of one seed share it)"),
         new("lr", RecipeOptionKind.Double, "0.05", "0.05", "learning rate of the solutions (momentum SGD)"),
-        new("epochs", RecipeOptionKind.Int, "20", "6", "epochs of each solution"),
+        new("epochs", RecipeOptionKind.Int, "30", "15", "epochs of each solution"),
         new("simplex_solutions", RecipeOptionKind.Int, "2", "2", "n: the independently trained solutions spanning the simplex with the trained vertex (2: a triangle whose base is the linear path)"),
-        new("simplex_epochs", RecipeOptionKind.Int, "20", "6", "epochs of training the extra vertex (landscape connect --epochs)"),
+        new("simplex_epochs", RecipeOptionKind.Int, "100", "40", "epochs of training the extra vertex (landscape connect --epochs)"),
         new("simplex_lr", RecipeOptionKind.Double, "0.05", "0.05", "base learning rate of the extra vertex (landscape connect --lr)"),
         new("simplex_grid", RecipeOptionKind.Int, "10", "6", "steps per edge of the evaluation lattice (landscape connect --grid)"),
         new("simplex_fraction", RecipeOptionKind.Double, "0.25", "0.25", "the connection through the trained vertex may rise at most this fraction of the direct barrier"),
     ];
+
+    protected override (int Default, int Quick) SeedCounts => (4, 3);
 
     public override string Criterion(RecipeOptions o) =>
         $"on the lattice with {o.Int("simplex_grid")} steps per edge, the height of a set of points = max train loss over its points minus the mean train loss of the " +
@@ -53,7 +56,8 @@ public sealed class LowLossSimplexRecipe : Recipe
         {
             var runs = Enumerable.Range(0, n).Select(i => c.Train($"solution-s{seed}-{i}", new RunSpec
             {
-                Data = o.Text("data"), Arch = o.Text("arch"), Lr = o.Double("lr"), Epochs = o.Int("epochs"), Seed = n * seed + i,
+                // Different initializations and data orders, one training set: the data seed is the recipe's seed.
+                Data = o.Text("data"), Arch = o.Text("arch"), Subset = o.Int("subset"), DataSeed = seed, Lr = o.Double("lr"), Epochs = o.Int("epochs"), Seed = n * seed + i,
             })).ToArray();
             var settings = new ConnectSettings
             {
