@@ -192,6 +192,10 @@ public sealed record ConnectResult(LoadedModel Source, ConnectSettings Settings,
     private static string ShortName(string file) =>
         Path.Combine(Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(file))) ?? "", Path.GetFileName(file));
 
+    /// <summary>A run's final weights by the run's folder name, other files by their own name.</summary>
+    private static string Label(string file) =>
+        Path.GetFileName(file) == Runs.RunFiles.FinalWeights ? Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(file)))! : Path.GetFileName(file);
+
     private static JsonArray Samples(IReadOnlyList<SimplexPoint> points) => new(points.Select(p =>
     {
         var o = new JsonObject { ["coordinates"] = new JsonArray(p.Coordinates.Select(c => (JsonNode)c).ToArray()) };
@@ -258,7 +262,7 @@ public sealed record ConnectResult(LoadedModel Source, ConnectSettings Settings,
             // Two given vertices and the trained one: the loss over the whole triangle (its base is the linear path).
             LandscapePlots.TrianglePng(path, $"{arch}: train loss on the triangle of two solutions and the trained vertex",
                 Inside!.Select(p => p.Coordinates).ToArray(), Inside!.Select(p => p.Value.TrainLoss).ToArray(), g,
-                [ShortName(VertexFiles[0]), ShortName(VertexFiles[1]), "trained vertex"], "train loss");
+                [Label(VertexFiles[0]), Label(VertexFiles[1]), "the trained vertex"], "train loss");
             return;
         }
         // The same number of points in both sets: sorted values against their quantile.

@@ -170,16 +170,10 @@ public static class LandscapePlots
         bar.Label = log ? valueLabel + " (log scale)" : valueLabel;
         if (log)
             bar.Axis.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = y => FormatLevel(Math.Pow(10, y)) };
-        (double X, double Y)[] corners = [(0, 0), (1, 0), (0.5, Math.Sqrt(3) / 2)];
-        for (int v = 0; v < 3; v++)
-        {
-            var text = plt.Add.Text(vertexLabels[v], corners[v].X, corners[v].Y + (v == 2 ? 1.2 : -1.2) * dy);
-            text.LabelFontSize = 12;
-            text.LabelAlignment = Alignment.MiddleCenter;
-        }
         plt.Title(title);
         plt.HideGrid();
-        plt.XLabel("barycentric lattice drawn as an equilateral triangle");
+        // The corners are named below the plot: text placed next to the triangle would cover cells.
+        plt.XLabel($"corners: {vertexLabels[0]} (left), {vertexLabels[1]} (right), {vertexLabels[2]} (top)");
         plt.Axes.SetLimits(-0.15, 1.15, -0.2, Math.Sqrt(3) / 2 + 0.2);
         AtomicFile.WriteAllBytes(path, plt.GetImageBytes(Width, Height, ImageFormat.Png));
     }
