@@ -36,6 +36,35 @@ public sealed record VertexFamily(string Name, int Vertices, Func<SeededRandom, 
         return w.Select(x => x / sum).ToArray();
     }
 
+    /// <summary>
+    /// The regular lattice of the simplex with <paramref name="divisions"/> steps per edge: every
+    /// c = (k_0, ..., k_{V-1}) / divisions with non-negative integers k summing to divisions,
+    /// vertices and edges included ((divisions + V − 1) choose (V − 1) points), vertex 0 first.
+    /// </summary>
+    public static IReadOnlyList<double[]> Lattice(int vertices, int divisions)
+    {
+        if (vertices < 1) throw new ArgumentOutOfRangeException(nameof(vertices), vertices, "a simplex has at least one vertex");
+        if (divisions < 1) throw new ArgumentOutOfRangeException(nameof(divisions), divisions, "at least one step per edge");
+        var points = new List<double[]>();
+        var k = new int[vertices];
+        void Fill(int i, int left)
+        {
+            if (i == vertices - 1)
+            {
+                k[i] = left;
+                points.Add(k.Select(x => x / (double)divisions).ToArray());
+                return;
+            }
+            for (int n = left; n >= 0; n--)
+            {
+                k[i] = n;
+                Fill(i + 1, left - n);
+            }
+        }
+        Fill(0, divisions);
+        return points;
+    }
+
     /// <summary>Σ_i c_i·θ_i.</summary>
     public static Tensor Combine(IReadOnlyList<Tensor> vertices, IReadOnlyList<double> c)
     {

@@ -27,6 +27,8 @@ public sealed record ConnectSettings
     public int Points { get; init; } = 21;
     /// <summary>Uniform points inside the simplex that are evaluated.</summary>
     public int Samples { get; init; } = 64;
+    /// <summary>Instead of <see cref="Samples"/> random points: the regular lattice with this many steps per edge (vertices and edges included).</summary>
+    public int? Grid { get; init; }
     /// <summary>The first N training and the first N test examples of the evaluation (null: all); training uses every training example.</summary>
     public long? Examples { get; init; }
     public int StreamBatch { get; init; } = 2000;
@@ -51,6 +53,7 @@ public sealed record ConnectSettings
         Training.Validate();
         if (Points < 2) throw new InputException($"--points must be at least 2 (got {Points})");
         if (Samples < 1) throw new InputException($"--samples must be at least 1 (got {Samples})");
+        if (Grid is < 1) throw new InputException($"--grid must be at least 1 (got {Grid})");
         if (Examples is < 1) throw new InputException($"--examples must be at least 1 (got {Examples})");
         if (StreamBatch < 1) throw new InputException($"--stream-batch must be at least 1 (got {StreamBatch})");
         if (ResetExamples is < 1) throw new InputException($"--reset-bn-examples must be at least 1 (got {ResetExamples})");
@@ -110,7 +113,7 @@ public sealed record ConnectResult(LoadedModel Source, ConnectSettings Settings,
         "barriers on the trained curve and on the linear path as in geodesy landscape barrier: max over t of value(t) - ((1 - t) * value(0) + t * value(1)); " +
         "top-level loss_barrier and error_barrier are those of the curve on the test examples";
     public const string SimplexDefinition =
-        "inside: uniform points of the simplex of the given vertices and the trained extra vertex; given_only: uniform points of the simplex of the given vertices alone; " +
+        "inside: uniform points (with grid: the lattice of that many steps per edge) of the simplex of the given vertices and the trained extra vertex; given_only: the same of the simplex of the given vertices alone; " +
         "loss_barrier and error_barrier = max over the points of value - sum_i c_i * value(vertex_i) (test examples); top-level values are those of inside";
 
     public void WriteTo(JsonObject root, JsonObject cost, JsonObject provenance)
@@ -142,6 +145,7 @@ public sealed record ConnectResult(LoadedModel Source, ConnectSettings Settings,
             root["kind"] = "simplex";
             root["vertices"] = new JsonArray(VertexFiles.Select(f => (JsonNode)Path.GetFullPath(f)).ToArray());
             root["extra_vertices"] = 1;
+            root["grid"] = Settings.Grid;
             root["definition"] = SimplexDefinition;
             var inside = SimplexSummary.Of(Inside!, Vertices!);
             var given = SimplexSummary.Of(GivenInside!, Vertices!);
@@ -187,6 +191,10 @@ public sealed record ConnectResult(LoadedModel Source, ConnectSettings Settings,
     /// <summary>FOLDER/FILE: runs' weights are all called final.safetensors.</summary>
     private static string ShortName(string file) =>
         Path.Combine(Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(file))) ?? "", Path.GetFileName(file));
+
+    /// <summary>A run's final weights by the run's folder name, other files by their own name.</summary>
+    private static string Label(string file) =>
+        Path.GetFileName(file) == Runs.RunFiles.FinalWeights ? Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(file)))! : Path.GetFileName(file);
 
     private static JsonArray Samples(IReadOnlyList<SimplexPoint> points) => new(points.Select(p =>
     {
@@ -247,6 +255,14 @@ public sealed record ConnectResult(LoadedModel Source, ConnectSettings Settings,
                     new("linear test error", Of(LinearPath!, v => 1 - v.TestAccuracy), 3, RightAxis: true, Dashed: true),
                 ],
                 "cross-entropy loss (solid)", "test error (dashed)");
+            return;
+        }
+        if (Settings.Grid is int g && Vertices!.Count == 3)
+        {
+            // Two given vertices and the trained one: the loss over the whole triangle (its base is the linear path).
+            LandscapePlots.TrianglePng(path, $"{arch}: train loss on the triangle of two solutions and the trained vertex",
+                Inside!.Select(p => p.Coordinates).ToArray(), Inside!.Select(p => p.Value.TrainLoss).ToArray(), g,
+                [Label(VertexFiles[0]), Label(VertexFiles[1]), "the trained vertex"], "train loss");
             return;
         }
         // The same number of points in both sets: sorted values against their quantile.
@@ -330,15 +346,26 @@ public static class ConnectAnalysis
         }
         var rng = SeededRandom.Stream(settings.Training.Seed, "connect-evaluation");
         var vertexValues = given.Select(v => evaluator.At(v)).ToArray();
+        // Random uniform points, or the lattice fixed in advance (which also holds the vertices and the edges, where barriers sit).
+        IReadOnlyList<double[]> cInside, cGiven;
+        if (settings.Grid is int g) (cInside, cGiven) = (VertexFamily.Lattice(vertices.Count, g), VertexFamily.Lattice(given.Count, g));
+        else
+        {
+            var pairs = Enumerable.Range(0, settings.Samples)
+                .Select(_ => (Inside: VertexFamily.UniformBarycentric(rng, vertices.Count), Given: VertexFamily.UniformBarycentric(rng, given.Count))).ToArray();
+            (cInside, cGiven) = (pairs.Select(p => p.Inside).ToArray(), pairs.Select(p => p.Given).ToArray());
+        }
         var inside = new List<SimplexPoint>();
         var givenInside = new List<SimplexPoint>();
-        for (int i = 0; i < settings.Samples; i++)
+        foreach (var c in cInside)
         {
             using var step = NewDisposeScope();
-            var c = VertexFamily.UniformBarycentric(rng, vertices.Count);
             inside.Add(new SimplexPoint(c, evaluator.At(VertexFamily.Combine(vertices, c))));
-            var g = VertexFamily.UniformBarycentric(rng, given.Count);
-            givenInside.Add(new SimplexPoint(g, evaluator.At(VertexFamily.Combine(given, g))));
+        }
+        foreach (var c in cGiven)
+        {
+            using var step = NewDisposeScope();
+            givenInside.Add(new SimplexPoint(c, evaluator.At(VertexFamily.Combine(given, c))));
         }
         // The summaries interpolate vertex values: the trained vertex's own value is needed for the points inside.
         var withExtra = vertexValues.Append(evaluator.At(extra)).ToArray();

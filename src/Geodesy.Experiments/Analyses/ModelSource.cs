@@ -60,7 +60,7 @@ public sealed record ModelSource
         }
         var dataOptions = new DataOptions(
             Subset ?? spec?.Subset, LabelNoise ?? spec?.LabelNoise ?? 0, Normalize ?? spec?.Normalize ?? false,
-            spec?.Seed ?? Seed ?? 0);
+            spec?.DataOptions.Seed ?? Seed ?? 0);
         var record = Run is not null && File.Exists(Path.Combine(Run, RunFiles.Metrics)) ? RunFiles.ReadMetrics(Run) : null;
         return new ResolvedSource(arch, weights, init, Data ?? spec?.Data ?? DataSpecs.DefaultSpec, dataOptions, DType, Run, spec, record)
         {

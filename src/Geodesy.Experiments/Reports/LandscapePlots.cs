@@ -137,6 +137,53 @@ public static class LandscapePlots
         return plt;
     }
 
+    /// <summary>
+    /// A heat map of <paramref name="values"/> over a triangle (a 2-simplex) drawn equilateral: vertex 0 at
+    /// (0, 0), vertex 1 at (1, 0), vertex 2 at (½, √3/2). <paramref name="coordinates"/> are the barycentric
+    /// lattice points with <paramref name="divisions"/> steps per edge; each lattice row is drawn at half-step
+    /// resolution, the cells between two lattice points holding their mean, the cells outside the triangle empty.
+    /// </summary>
+    public static void TrianglePng(string path, string title, IReadOnlyList<double[]> coordinates, IReadOnlyList<double> values, int divisions,
+        IReadOnlyList<string> vertexLabels, string valueLabel)
+    {
+        int g = divisions, cols = 2 * g + 1, rows = g + 1;
+        var grid = new double[rows, cols];
+        for (int j = 0; j < rows; j++)
+            for (int i = 0; i < cols; i++) grid[j, i] = double.NaN;
+        // Lattice point (k0, k1, k2)/g sits in row k2 (height) and column 2·k1 + k2 (half steps along the base).
+        for (int p = 0; p < coordinates.Count; p++)
+        {
+            int k1 = (int)Math.Round(coordinates[p][1] * g), k2 = (int)Math.Round(coordinates[p][2] * g);
+            grid[k2, 2 * k1 + k2] = values[p];
+        }
+        for (int j = 0; j < rows; j++)
+            for (int i = j + 1; i < cols - j - 1; i += 2)
+                grid[j, i] = (grid[j, i - 1] + grid[j, i + 1]) / 2;
+        var finite = grid.Cast<double>().Where(double.IsFinite).ToArray();
+        double min = finite.DefaultIfEmpty(0).Min(), max = finite.DefaultIfEmpty(1).Max();
+        bool log = UseLogScale(min, max);
+        var flipped = new double[rows, cols]; // the heat map draws row 0 at the top
+        for (int j = 0; j < rows; j++)
+            for (int i = 0; i < cols; i++)
+                flipped[rows - 1 - j, i] = double.IsFinite(grid[j, i]) && log ? Math.Log10(grid[j, i]) : grid[j, i];
+        var plt = StudyReport.NewPlot();
+        var heat = plt.Add.Heatmap(flipped);
+        heat.Colormap = new ScottPlot.Colormaps.Viridis();
+        heat.NaNCellColor = Colors.Transparent;
+        double dx = 0.5 / g, dy = Math.Sqrt(3) / 2 / g;
+        heat.Extent = new CoordinateRect(-dx / 2, 1 + dx / 2, -dy / 2, Math.Sqrt(3) / 2 + dy / 2);
+        var bar = plt.Add.ColorBar(heat);
+        bar.Label = log ? valueLabel + " (log scale)" : valueLabel;
+        if (log)
+            bar.Axis.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = y => FormatLevel(Math.Pow(10, y)) };
+        plt.Title(title);
+        plt.HideGrid();
+        // The corners are named below the plot: text placed next to the triangle would cover cells.
+        plt.XLabel($"corners: {vertexLabels[0]} (left), {vertexLabels[1]} (right), {vertexLabels[2]} (top)");
+        plt.Axes.SetLimits(-0.15, 1.15, -0.2, Math.Sqrt(3) / 2 + 0.2);
+        AtomicFile.WriteAllBytes(path, plt.GetImageBytes(Width, Height, ImageFormat.Png));
+    }
+
     private static bool UseLogScale(double min, double max) => min > 0 && max / min > 10;
 
     /// <summary>

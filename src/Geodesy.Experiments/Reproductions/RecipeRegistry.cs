@@ -20,6 +20,7 @@ public static class RecipeRegistry
         new FisherExplosionRecipe(),
         new GradientNoiseTailsRecipe(),
         new GrokkingCorruptedRecipe(),
+        new LowLossSimplexRecipe(),
     ];
 
     /// <summary>The recipe of that name; an InputException listing the names otherwise.</summary>

@@ -133,6 +133,9 @@ public sealed record RunSpec
     [RunSetting("MIMO input repetition: fraction of each batch that all members share (the rest is shuffled per member)", Min = 0, Below = 1)]
     public double MimoInputRepetition { get; init; }
 
+    [RunSetting("Seed of the data alone (the subset and the label noise; default: --seed), so runs of different seeds can train on one subset")]
+    public long? DataSeed { get; init; }
+
     /// <summary>Every setting in declaration order: the one table the rest of this class reads.</summary>
     public static IReadOnlyList<RunSetting> Settings { get; } = RunSetting.Declared<RunSpec>();
 
@@ -142,7 +145,7 @@ public sealed record RunSpec
 
     private static readonly RunSpec Defaults = new();
 
-    public DataOptions DataOptions => new(Subset, LabelNoise, Normalize, Seed);
+    public DataOptions DataOptions => new(Subset, LabelNoise, Normalize, DataSeed ?? Seed);
 
     public TrainerOptions TrainerOptions => new()
     {

@@ -200,6 +200,38 @@ public sealed class LandscapePathsCommandTests : IDisposable
         Assert.True(File.Exists(_dir["s.png"]));
     }
 
+    /// <summary>
+    /// With --grid the simplex is evaluated on its lattice: the given-only points of two vertices are the linear path,
+    /// so they must equal `landscape barrier`'s path at the same t (a separate code path), and the corners the vertices.
+    /// </summary>
+    [Fact]
+    public void ASimplexOnAGridHoldsTheLinearPathOfBarrier()
+    {
+        var (a, b, _) = ConvexPair();
+        var r = RunCli("landscape", "connect", "--arch", "mlp:6-3", "--data", Mixture, "--simplex", $"{a},{b}", "--epochs", "1", "--grid", "4",
+            "--json", _dir["g.json"], "--plot", _dir["g.png"], "--threads", "1");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var barrier = RunCli("landscape", "barrier", "--arch", "mlp:6-3", "--data", Mixture, "--a", a, "--b", b, "--points", "5", "--json", _dir["b.json"], "--threads", "1");
+        Assert.True(barrier.ExitCode == 0, barrier.Stderr);
+        var doc = Read(_dir["g.json"]);
+        Assert.Equal(4, (int)doc["grid"]!);
+        Assert.Equal(15, doc["samples"]!.AsArray().Count);   // 6 choose 2 lattice points of the triangle
+        var given = doc["given_only_samples"]!.AsArray();
+        var path = Read(_dir["b.json"])["path"]!.AsArray();
+        Assert.Equal(5, given.Count);
+        for (int i = 0; i < 5; i++)
+        {
+            // The lattice starts at vertex 0 (t = 0) and walks to vertex 1.
+            Assert.Equal((double)path[i]!["t"]!, (double)given[i]!["coordinates"]![1]!, 12);
+            Assert.Equal((double)path[i]!["train_loss"]!, (double)given[i]!["train_loss"]!, 5);
+        }
+        var corner = doc["samples"]!.AsArray()[0]!;
+        Assert.Equal((double)doc["vertex_values"]![0]!["train_loss"]!, (double)corner["train_loss"]!, 6);
+        Assert.True(File.Exists(_dir["g.png"]));
+        AssertUsageError(RunCli("landscape", "connect", "--arch", "mlp:6-3", "--data", Mixture, "--simplex", $"{a},{b}", "--grid", "0", "--json", _dir["bad.json"]), "--grid");
+        Assert.False(File.Exists(_dir["bad.json"]));
+    }
+
     [Fact]
     public void ConnectRefusesBadInputWithOneLineAndNoOutput()
     {

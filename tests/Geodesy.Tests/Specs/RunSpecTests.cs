@@ -53,7 +53,7 @@ public class RunSpecTests
     public void TheSettingTableDeclaresEveryKeyOnceWithItsDefaultAndOption()
     {
         var keys = RunSpec.Settings.Select(s => s.Key).ToArray();
-        Assert.Equal(37, keys.Length);
+        Assert.Equal(38, keys.Length);
         Assert.Equal(keys.Length, keys.Distinct().Count());
         Assert.Equal(keys, new RunSpec().ToJson().Select(kv => kv.Key));
         var weightDecay = RunSpec.Setting("weight_decay");

@@ -30,10 +30,11 @@ internal static class ConnectCommand
         var seed = new Option<long>("--seed") { Description = "Seed of the data order, of the points drawn in training and of the simplex's evaluation points", DefaultValueFactory = _ => 0 };
         var points = new Option<int>("--points") { Description = "Points on the curve and the linear path, t = 0, 1/(N-1), ..., 1 (N >= 2)", DefaultValueFactory = _ => 21 };
         var samples = new Option<int>("--samples") { Description = "Uniform points evaluated inside the simplex (and inside the simplex of the given vertices alone)", DefaultValueFactory = _ => 64 };
+        var grid = new Option<int?>("--grid") { Description = "Instead of --samples random points: the regular lattice of the simplex with N steps per edge (vertices and edges included)" };
         var resetExamples = new Option<long?>("--reset-bn-examples") { Description = "With BatchNorm (statistics are always re-estimated at every point): the first N evaluation training examples (default: all)" };
 
         var cmd = new Command("connect", "Train a low-loss curve between two solutions (Garipov et al. 2018) or a low-loss simplex spanned by several (Fort & Jastrzebski 2019), and evaluate loss and error along or inside it.");
-        Option[] options = [a, b, simplex, curve, run, arch, data, normalize, epochs, lr, batch, momentum, weightDecay, seed, points, samples, resetExamples, .. shared.All];
+        Option[] options = [a, b, simplex, curve, run, arch, data, normalize, epochs, lr, batch, momentum, weightDecay, seed, points, samples, grid, resetExamples, .. shared.All];
         foreach (var option in options) cmd.Options.Add(option);
         cmd.SetAction(parse =>
         {
@@ -56,6 +57,7 @@ internal static class ConnectCommand
                 },
                 Points = parse.GetValue(points),
                 Samples = parse.GetValue(samples),
+                Grid = parse.GetValue(grid),
                 Examples = parse.GetValue(shared.Examples),
                 StreamBatch = shared.StreamBatch.Read(parse).Value,
                 ResetExamples = parse.GetValue(resetExamples),
