@@ -19,6 +19,7 @@ public static class RecipeRegistry
         new ModeConnectivityRecipe(),
         new FisherExplosionRecipe(),
         new GradientNoiseTailsRecipe(),
+        new NoisyLabelsRecipe(),
     ];
 
     /// <summary>The recipe of that name; an InputException listing the names otherwise.</summary>
