@@ -57,6 +57,9 @@ public sealed class NoisyLabelsRecipe : Recipe
     {
         var o = c.Options;
         int epochs = o.Int("epochs");
+        double fraction = o.Double("noisy_fraction");
+        // Without flipped labels there is no noisy group to compare (and --label-noise refuses 1 or more).
+        if (!(fraction > 0 && fraction < 1)) throw new Core.InputException($"--set noisy_fraction: must be in (0, 1) (got {o.Text("noisy_fraction")})");
         var arms = new JsonArray();
         var seedZero = new List<RecipeRun>();
         foreach (var (label, slug, option) in Arms)
@@ -70,7 +73,7 @@ public sealed class NoisyLabelsRecipe : Recipe
             {
                 var spec = new RunSpec
                 {
-                    Data = o.Text("data"), Arch = o.Text("arch"), Subset = o.Int("subset"), LabelNoise = o.Double("noisy_fraction"),
+                    Data = o.Text("data"), Arch = o.Text("arch"), Subset = o.Int("subset"), LabelNoise = fraction,
                     Optimizer = "momentum", Lr = o.Double("lr"), Batch = o.Int("batch"), Epochs = epochs, Seed = seed,
                     Elr = option == "elr" ? o.Text("elr") : "",
                     FisherPenalty = option == "fisher_penalty" ? o.Text("fisher_penalty") : "",
@@ -105,7 +108,7 @@ public sealed class NoisyLabelsRecipe : Recipe
         return new JsonObject
         {
             ["arms"] = arms, ["epochs"] = epochs, ["never_counted_as"] = epochs + 1, ["min_memorized"] = o.Double("min_memorized"),
-            ["data"] = o.Text("data"), ["arch"] = o.Text("arch"), ["noisy_fraction"] = o.Double("noisy_fraction"),
+            ["data"] = o.Text("data"), ["arch"] = o.Text("arch"), ["noisy_fraction"] = fraction,
         };
     }
 
