@@ -61,7 +61,7 @@ public sealed class NoisyLabelsRecipe : Recipe
         // Without flipped labels there is no noisy group to compare (and --label-noise refuses 1 or more).
         if (!(fraction > 0 && fraction < 1)) throw new Core.InputException($"--set noisy_fraction: must be in (0, 1) (got {o.Text("noisy_fraction")})");
         var arms = new JsonArray();
-        var seedZero = new List<RecipeRun>();
+        var learnedCurves = new List<(string, double[], double[])>();
         foreach (var (label, slug, option) in Arms)
         {
             var clean = new List<double>();
@@ -69,6 +69,7 @@ public sealed class NoisyLabelsRecipe : Recipe
             var memorized = new List<double>();
             var cleanFinal = new List<double>();
             var tests = new List<double>();
+            var curveRows = new List<IReadOnlyList<JsonObject>>();
             foreach (long seed in o.Seeds)
             {
                 var spec = new RunSpec
@@ -87,8 +88,12 @@ public sealed class NoisyLabelsRecipe : Recipe
                 memorized.Add(FractionLearned(times.Where(t => t.Noisy).Select(t => t.Epoch)));
                 cleanFinal.Add(FractionLearned(times.Where(t => !t.Noisy).Select(t => t.Epoch)));
                 tests.Add(run.Outcome.Training.Final?.TestAccuracy ?? double.NaN);
-                if (seed == o.Seeds[0]) seedZero.Add(run);
+                curveRows.Add(run.Rows("examples"));
+                if (seed == o.Seeds[0])
+                    c.CleanNoisyPlot($"clean-vs-noisy-{slug}.png", $"{label}: accuracy of clean and noisy-label examples on their training label (solid) and fraction learned for good (dashed), seed {seed}", [run]);
             }
+            learnedCurves.Add(($"{label}: clean", MeanCurve(curveRows, "epoch"), MeanCurve(curveRows, "clean_learned")));
+            learnedCurves.Add(($"{label}: noisy", MeanCurve(curveRows, "epoch"), MeanCurve(curveRows, "noisy_learned")));
             arms.Add(new JsonObject
             {
                 ["label"] = label,
@@ -104,13 +109,19 @@ public sealed class NoisyLabelsRecipe : Recipe
                 ["test_accuracy"] = Estimate.Of(tests).ToJson(),
             });
         }
-        c.CleanNoisyPlot("clean-vs-noisy.png", $"Clean vs noisy-label examples: accuracy on the training label (solid) and fraction learned for good (dashed), plain, ELR and Fisher penalty (seed {o.Seeds[0]})", seedZero);
+        c.LinePlot("learned-fraction.png", "Clean and noisy-label examples learned for good, mean over seeds",
+            "epoch", "fraction learned", learnedCurves);
         return new JsonObject
         {
             ["arms"] = arms, ["epochs"] = epochs, ["never_counted_as"] = epochs + 1, ["min_memorized"] = o.Double("min_memorized"),
             ["data"] = o.Text("data"), ["arch"] = o.Text("arch"), ["noisy_fraction"] = fraction,
         };
     }
+
+    /// <summary>One key of the examples-probe rows, averaged over seeds measurement by measurement (the runs share one schedule).</summary>
+    private static double[] MeanCurve(IReadOnlyList<IReadOnlyList<JsonObject>> runs, string key) =>
+        Enumerable.Range(0, runs.Min(r => r.Count))
+            .Select(i => runs.Average(r => r[i][key] is JsonValue v && v.TryGetValue<double>(out double x) ? x : double.NaN)).ToArray();
 
     /// <summary>
     /// The mean learning epoch with "never" (null) counted as <paramref name="lastEpoch"/> + 1: the mean of
