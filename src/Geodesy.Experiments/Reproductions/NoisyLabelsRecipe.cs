@@ -19,7 +19,7 @@ public sealed class NoisyLabelsRecipe : Recipe
     public override string Claim => "With a fraction of the training labels flipped, the network learns the clean examples first and memorizes the noisy ones later, and early-learning regularization and the Fisher penalty delay (or prevent) the memorization of the noisy ones further.";
     public override string Source => "Arpit et al. 2017, A closer look at memorization in deep networks (ICML), Sec. 3; Liu et al. 2020, Early-learning regularization prevents memorization of noisy labels (NeurIPS), Fig. 1; Jastrzebski et al. 2021, Catastrophic Fisher explosion: early phase Fisher matrix impacts generalization (ICML), the section on the Fisher penalty and memorization";
 
-    /// <summary>The three arms: label, and the (elr, fisher_penalty) option of each (null = off).</summary>
+    /// <summary>The three arms: label, folder prefix, and the key of the option that holds its regularizer (null: none).</summary>
     private static readonly (string Label, string Slug, string? Option)[] Arms =
     [
         ("plain", "plain", null),
