@@ -108,6 +108,16 @@ public static class RunPlots
         return files;
     }
 
+    /// <summary>The clean-vs-noisy figure of one examples-probe series alone (as in <see cref="Write"/>), saved to
+    /// <paramref name="path"/>; false (nothing written) when no run has those rows.</summary>
+    public static bool SaveCleanNoisy(IReadOnlyList<PlottedRun> runs, string series, string path)
+    {
+        var figure = CleanNoisyFigure(runs, series);
+        if (figure.Lines.Count == 0) return false;
+        figure.Save(path);
+        return true;
+    }
+
     private static string Group(string key) => key.Split('/')[0];
 
     private static Figure TrainingFigure(IReadOnlyList<PlottedRun> runs, string title, string yLabel, Func<MetricsRow, double> train, Func<MetricsRow, double> test)

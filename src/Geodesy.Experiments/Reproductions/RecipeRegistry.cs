@@ -21,6 +21,7 @@ public static class RecipeRegistry
         new GradientNoiseTailsRecipe(),
         new GrokkingCorruptedRecipe(),
         new LowLossSimplexRecipe(),
+        new NoisyLabelsRecipe(),
     ];
 
     /// <summary>The recipe of that name; an InputException listing the names otherwise.</summary>
