@@ -32,7 +32,9 @@ public static class GeodesyCli
             var parse = root.Parse(args);
             if (parse.Errors.Count > 0)
             {
-                stderr.WriteLine($"geodesy: {parse.Errors[0].Message} (see '{string.Join(' ', CommandPath(parse).Prepend("geodesy"))} --help')");
+                // System.CommandLine lists an enum's values one per line; errors stay on one line.
+                string message = string.Join(" ", parse.Errors[0].Message.Split(['\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries).Select(part => part.Trim()));
+                stderr.WriteLine($"geodesy: {message} (see '{string.Join(' ', CommandPath(parse).Prepend("geodesy"))} --help')");
                 return ExitUsage;
             }
             return parse.Invoke(config);

@@ -68,6 +68,7 @@ public class TrainCommandTests
     [InlineData("--arch", "mlp:6-x-3", "mlp:6-x-3")]
     [InlineData("--data", "nosuchdata:1", "nosuchdata")]
     [InlineData("--arch", "mlp:784-8-10", "784")]
+    [InlineData("--optimizer", "adamx", "adamw")]
     public void BadArgumentsGiveOneLineAndExitCode2WithoutOutput(string option, string value, string mentioned)
     {
         using var tmp = new TempDir();
