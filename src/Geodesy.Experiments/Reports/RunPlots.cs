@@ -80,7 +80,8 @@ public static class RunPlots
         return labels;
     }
 
-    private static string Text(JsonNode? n) => n is JsonValue v && v.TryGetValue<string>(out var s) ? s : n?.ToJsonString() ?? "null";
+    /// <summary>A setting's value as a label shows it; an empty text (an option left off, e.g. no --elr) reads "none".</summary>
+    private static string Text(JsonNode? n) => n is JsonValue v && v.TryGetValue<string>(out var s) ? (s.Length == 0 ? "none" : s) : n?.ToJsonString() ?? "null";
 
     /// <summary>Writes every PNG into <paramref name="outDir"/>; returns the file names.</summary>
     public static IReadOnlyList<string> Write(IReadOnlyList<PlottedRun> runs, string outDir)
@@ -246,9 +247,14 @@ public static class RunPlots
             plt.Title(title);
             plt.XLabel("step");
             plt.YLabel(log ? yLabel + " (log scale)" : yLabel);
-            plt.ShowLegend(Edge.Bottom);
-            plt.Legend.Orientation = Orientation.Horizontal;
-            AtomicFile.WriteAllBytes(path, plt.GetImageBytes(Width, Height, ImageFormat.Png));
+            // Below the plot the legend shows at most five rows of two entries; more entries (the
+            // clean-vs-noisy figure of three runs has twelve) go in one column on the right, all shown.
+            bool many = Lines.Count + _horizontal.Count > MaxEntriesBelow;
+            plt.ShowLegend(many ? Edge.Right : Edge.Bottom);
+            plt.Legend.Orientation = many ? Orientation.Vertical : Orientation.Horizontal;
+            AtomicFile.WriteAllBytes(path, plt.GetImageBytes(many ? WideWidth : Width, Height, ImageFormat.Png));
         }
     }
+
+    private const int MaxEntriesBelow = 10, WideWidth = 1400;
 }

@@ -13,6 +13,15 @@ public class PlotCompareCommandTests
 {
     private const string Data = "gaussian-mixture:classes=3,dim=6,sep=2,n=300";
 
+    [Fact]
+    public void LabelsNameTheDifferingSettingsAndAnOptionLeftOffReadsNone()
+    {
+        var plain = new JsonObject { ["lr"] = 0.1, ["elr"] = "", ["seed"] = 0 };
+        var elr = new JsonObject { ["lr"] = 0.1, ["elr"] = "3", ["seed"] = 0 };
+        var labels = RunPlots.Labels(["runs/plain", "runs/elr"], [plain, elr]);
+        Assert.Equal(["elr=none", "elr=3"], labels);
+    }
+
     private static string Train(TempDir tmp, string name, params string[] extra)
     {
         var args = new List<string> { "train", "--data", Data, "--epochs", "2", "--batch", "50", "--out", tmp[name] };
