@@ -161,8 +161,10 @@ public sealed partial class RecipeContext
         plt.Title(title);
         plt.XLabel(x);
         plt.YLabel(logY ? $"log10 {y}" : y);
-        plt.ShowLegend(ScottPlot.Alignment.UpperRight);
-        plt.SavePng(Path.Combine(OutDir, file), 800, 420);
+        // Beside the plot, not on it: curves often end in the upper right (accuracies near 1).
+        plt.ShowLegend(ScottPlot.Edge.Right);
+        plt.Legend.Orientation = ScottPlot.Orientation.Vertical;
+        plt.SavePng(Path.Combine(OutDir, file), 1000, 420);
         _plots.Add((file, title));
     }
 
