@@ -58,10 +58,10 @@ internal static class FirstLayerPrecompute
         for (int k = 0; k <= directions.Count; k++)
         {
             var vector = k == 0 ? centre : directions[k - 1];
-            Assign(firstParameters, vector.narrow(0, 0, firstLength));
+            ParameterVector.Assign(firstParameters, vector.narrow(0, 0, firstLength));
             products[k] = model.Layers[0].call(x);
         }
-        Assign(firstParameters, centre.narrow(0, 0, firstLength));
+        ParameterVector.Assign(firstParameters, centre.narrow(0, 0, firstLength));
 
         var later = new Tensor[directions.Count + 1];
         later[0] = centre.narrow(0, firstLength, laterLength);
@@ -150,7 +150,7 @@ internal static class FirstLayerPrecompute
                     z = fresh ? torch.add(z, products[k + 1], alpha: c[k]) : z.add_(products[k + 1], alpha: c[k]);
                     weights = fresh ? torch.add(weights, later[k + 1], alpha: c[k]) : weights.add_(later[k + 1], alpha: c[k]);
                 }
-                Assign(laterParameters, weights);
+                ParameterVector.Assign(laterParameters, weights);
                 logits[j] = model.ForwardFrom(1, z).MoveToOuterDisposeScope();
             }
             Add(LandscapeEvaluator.SumsPerPoint(torch.stack(logits), labels, trainRows), sums, start);
@@ -165,17 +165,4 @@ internal static class FirstLayerPrecompute
 
     /// <summary>Points whose logits are reduced together: the reductions are small ops, cheaper in one go than one by one.</summary>
     private const int PointsPerReduction = 16;
-
-    /// <summary>Copies consecutive pieces of a flat vector into the parameters (no grad).</summary>
-    private static void Assign(TorchSharp.Modules.Parameter[] parameters, Tensor flat)
-    {
-        using var noGrad = torch.no_grad();
-        long offset = 0;
-        foreach (var p in parameters)
-        {
-            long n = p.numel();
-            p.copy_(flat.narrow(0, offset, n).view(p.shape));
-            offset += n;
-        }
-    }
 }

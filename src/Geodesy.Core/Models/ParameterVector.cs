@@ -46,13 +46,23 @@ public static class ParameterVector
     }
 
     /// <summary>Overwrites the model's parameters with the values of a flat vector (no grad).</summary>
-    public static void Assign(nn.Module model, Tensor flat)
+    public static void Assign(nn.Module model, Tensor flat) => Assign(model.parameters().ToArray(), flat);
+
+    /// <summary>Overwrites these parameters, in order, with consecutive pieces of a flat vector of their total length (no grad).</summary>
+    public static void Assign(IReadOnlyList<Tensor> parameters, Tensor flat)
     {
+        long expected = parameters.Sum(p => p.numel());
+        if (flat.numel() != expected)
+            throw new InputException($"parameter vector has {flat.numel()} entries, the model has {expected}");
         using var scope = NewDisposeScope();
         using var _ = torch.no_grad();
-        var ps = model.parameters().ToArray();
-        var views = Split(model, flat);
-        for (int i = 0; i < ps.Length; i++) ps[i].copy_(views[i]);
+        long offset = 0;
+        foreach (var p in parameters)
+        {
+            long n = p.numel();
+            p.copy_(flat.narrow(0, offset, n).view(p.shape));
+            offset += n;
+        }
     }
 
     /// <summary>(name, offset, length, shape) of each parameter in the flat vector.</summary>

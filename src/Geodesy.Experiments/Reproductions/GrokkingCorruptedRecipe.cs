@@ -78,9 +78,8 @@ public sealed class GrokkingCorruptedRecipe : Recipe
 
             if (seed == o.Seeds.First())
             {
-                foreach (var (label, run) in new[] { ($"λ = {decay:G3}", regularized), ($"λ = {baseline:G3}", plain) })
+                foreach (var (label, run, m) in new[] { ($"λ = {decay:G3}", regularized, rows), ($"λ = {baseline:G3}", plain, RunFiles.ReadMetrics(plain.Directory)) })
                 {
-                    var m = RunFiles.ReadMetrics(run.Directory);
                     accuracyCurves.Add(($"{label}: train", m.Select(r => (double)r.Step).ToArray(), m.Select(r => r.TrainAccuracy).ToArray()));
                     accuracyCurves.Add(($"{label}: test", m.Select(r => (double)r.Step).ToArray(), m.Select(r => r.TestAccuracy).ToArray()));
                     var noisy = run.Series("examples", "noisy_accuracy");

@@ -82,13 +82,14 @@ public sealed class NoisyLabelsRecipe : Recipe
                 };
                 var run = c.Train($"{slug}-s{seed}", spec);
                 var times = LearningTimes(run.Directory);
-                int last = (int?)run.Rows("examples").LastOrDefault()?["epoch"] ?? epochs;
+                var rows = run.Rows("examples");
+                int last = (int?)rows.LastOrDefault()?["epoch"] ?? epochs;
                 clean.Add(RestrictedMeanEpoch(times.Where(t => !t.Noisy).Select(t => t.Epoch), last));
                 noisy.Add(RestrictedMeanEpoch(times.Where(t => t.Noisy).Select(t => t.Epoch), last));
                 memorized.Add(FractionLearned(times.Where(t => t.Noisy).Select(t => t.Epoch)));
                 cleanFinal.Add(FractionLearned(times.Where(t => !t.Noisy).Select(t => t.Epoch)));
                 tests.Add(run.Outcome.Training.Final?.TestAccuracy ?? double.NaN);
-                curveRows.Add(run.Rows("examples"));
+                curveRows.Add(rows);
                 if (seed == o.Seeds[0])
                     c.CleanNoisyPlot($"clean-vs-noisy-{slug}.png", $"{label}: accuracy of clean and noisy-label examples on their training label (solid) and fraction learned for good (dashed), seed {seed}", [run]);
             }
